@@ -1,0 +1,91 @@
+package config
+
+import "time"
+
+// The defaults, all in one place. ApplyDefaults fills them into a Config.
+const (
+	DefaultListen          = "127.0.0.1:8080"
+	DefaultDataDir         = "./data"
+	DefaultCountsRetention = 7 * 24 * time.Hour
+	DefaultRollupRetention = 365 * 24 * time.Hour
+	DefaultModel           = "default"
+	DefaultProvider        = "cpu"
+	DefaultThreads         = 1
+	DefaultBatchSize       = 4
+	DefaultBatchWait       = 50 * time.Millisecond
+	DefaultSimulatorListen = "127.0.0.1:8554"
+	DefaultTransport       = "auto"
+	DefaultDecode          = "all"
+	DefaultAnalysisFPS     = 2.0
+	DefaultStallTimeout    = 5 * time.Second
+	DefaultBackoffMin      = 500 * time.Millisecond
+	DefaultBackoffMax      = 30 * time.Second
+	DefaultSpacePerVisitor = 1.0
+	DefaultYellow          = 0.8
+	DefaultOrange          = 0.9
+	DefaultRed             = 1.0
+)
+
+// DefaultComfortBounds are the upper bounds of the first four comfort
+// grades as fractions of capacity.
+func DefaultComfortBounds() []float64 { return []float64{0.3, 0.5, 0.7, 0.9} }
+
+// ApplyDefaults fills every unset field of c with its default.
+func ApplyDefaults(c *Config) {
+	setString(&c.Console.Listen, DefaultListen)
+	setString(&c.Storage.DataDir, DefaultDataDir)
+	setDuration(&c.Storage.CountsRetention, DefaultCountsRetention)
+	setDuration(&c.Storage.RollupRetention, DefaultRollupRetention)
+	setString(&c.Vision.Model, DefaultModel)
+	setString(&c.Vision.Provider, DefaultProvider)
+	setInt(&c.Vision.Threads, DefaultThreads)
+	setInt(&c.Vision.BatchSize, DefaultBatchSize)
+	setDuration(&c.Vision.BatchWait, DefaultBatchWait)
+	setString(&c.Simulator.Listen, DefaultSimulatorListen)
+	for i := range c.Cameras {
+		cam := &c.Cameras[i]
+		setString(&cam.Transport, DefaultTransport)
+		setString(&cam.Decode, DefaultDecode)
+		if cam.AnalysisFPS == 0 {
+			cam.AnalysisFPS = DefaultAnalysisFPS
+		}
+		setDuration(&cam.StallTimeout, DefaultStallTimeout)
+		setDuration(&cam.BackoffMin, DefaultBackoffMin)
+		setDuration(&cam.BackoffMax, DefaultBackoffMax)
+	}
+	for i := range c.Areas {
+		if c.Areas[i].SpacePerVisitorM2 == 0 {
+			c.Areas[i].SpacePerVisitorM2 = DefaultSpacePerVisitor
+		}
+	}
+	if c.Rules.ComfortBounds == nil {
+		c.Rules.ComfortBounds = DefaultComfortBounds()
+	}
+	if c.Rules.Yellow == 0 {
+		c.Rules.Yellow = DefaultYellow
+	}
+	if c.Rules.Orange == 0 {
+		c.Rules.Orange = DefaultOrange
+	}
+	if c.Rules.Red == 0 {
+		c.Rules.Red = DefaultRed
+	}
+}
+
+func setString(p *string, v string) {
+	if *p == "" {
+		*p = v
+	}
+}
+
+func setInt(p *int, v int) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+func setDuration(p *time.Duration, v time.Duration) {
+	if *p == 0 {
+		*p = v
+	}
+}

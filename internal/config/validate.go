@@ -1,0 +1,233 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// nameRE is what camera, zone and area names may contain: they appear in
+// URLs, metrics labels and file names.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+// Roles are the user roles flowwatch knows.
+var Roles = []string{"admin", "operator", "guard", "planner", "viewer"}
+
+type checker struct{ problems []Problem }
+
+func (k *checker) add(key, format string, args ...any) {
+	k.problems = append(k.problems, Problem{Key: key, Message: fmt.Sprintf(format, args...)})
+}
+
+func validate(c *Config) []Problem {
+	var k checker
+	k.listen("console.listen", c.Console.Listen)
+	if (c.Console.TLSCert == "") != (c.Console.TLSKey == "") {
+		k.add("console.tls_cert", "tls_cert and tls_key go together: set both or neither")
+	}
+	k.positive("storage.counts_retention", c.Storage.CountsRetention)
+	k.positive("storage.rollup_retention", c.Storage.RollupRetention)
+	if c.Storage.DataDir == "" {
+		k.add("storage.data_dir", "must not be empty")
+	}
+	k.oneOf("vision.provider", c.Vision.Provider, "cpu", "cuda", "tensorrt")
+	k.between("vision.threads", float64(c.Vision.Threads), 1, 256)
+	k.between("vision.batch_size", float64(c.Vision.BatchSize), 1, 64)
+	if c.Vision.DeviceID < 0 {
+		k.add("vision.device_id", "must be 0 or more, got %d", c.Vision.DeviceID)
+	}
+	if c.Vision.BatchWait < 0 || c.Vision.BatchWait > 10*time.Second {
+		k.add("vision.batch_wait", "must be between 0s and 10s, got %s", c.Vision.BatchWait)
+	}
+	if c.Simulator.Enabled {
+		k.listen("simulator.listen", c.Simulator.Listen)
+	}
+
+	zones := map[string]bool{}
+	cameras := map[string]bool{}
+	for i, cam := range c.Cameras {
+		key := fmt.Sprintf("cameras[%d]", i)
+		k.name(key+".name", cam.Name)
+		if cameras[cam.Name] {
+			k.add(key+".name", "camera %q is defined twice", cam.Name)
+		}
+		cameras[cam.Name] = true
+		k.rtspURL(key+".url", cam.URL, true)
+		k.rtspURL(key+".live_url", cam.LiveURL, false)
+		k.oneOf(key+".transport", cam.Transport, "auto", "tcp", "udp")
+		k.oneOf(key+".decode", cam.Decode, "all", "keyframes")
+		if !(cam.AnalysisFPS > 0 && cam.AnalysisFPS <= 60) {
+			k.add(key+".analysis_fps", "must be above 0 and at most 60, got %g", cam.AnalysisFPS)
+		}
+		if cam.StallTimeout < 500*time.Millisecond {
+			k.add(key+".stall_timeout", "must be at least 500ms, got %s", cam.StallTimeout)
+		}
+		k.positive(key+".backoff_min", cam.BackoffMin)
+		if cam.BackoffMax < cam.BackoffMin {
+			k.add(key+".backoff_max", "must not be below backoff_min (%s), got %s", cam.BackoffMin, cam.BackoffMax)
+		}
+		seen := map[string]bool{}
+		for j, z := range cam.Zones {
+			zkey := fmt.Sprintf("%s.zones[%d]", key, j)
+			k.name(zkey+".name", z.Name)
+			if seen[z.Name] {
+				k.add(zkey+".name", "zone %q is defined twice in camera %q", z.Name, cam.Name)
+			}
+			seen[z.Name] = true
+			zones[cam.Name+"/"+z.Name] = true
+			k.polygon(zkey+".polygon", z.Polygon)
+			if z.Capacity < 0 {
+				k.add(zkey+".capacity", "must be 0 or more, got %d", z.Capacity)
+			}
+		}
+	}
+
+	areas := map[string]bool{}
+	for i, a := range c.Areas {
+		key := fmt.Sprintf("areas[%d]", i)
+		k.name(key+".name", a.Name)
+		if areas[a.Name] {
+			k.add(key+".name", "area %q is defined twice", a.Name)
+		}
+		areas[a.Name] = true
+		if len(a.Zones) == 0 {
+			k.add(key+".zones", "an area needs at least one zone (\"camera/zone\")")
+		}
+		for j, z := range a.Zones {
+			if !zones[z] {
+				k.add(fmt.Sprintf("%s.zones[%d]", key, j), "no zone %q: name zones as \"camera/zone\" of a configured camera", z)
+			}
+		}
+		if a.Capacity < 0 {
+			k.add(key+".capacity", "must be 0 or more, got %d", a.Capacity)
+		}
+		if a.AreaM2 < 0 || math.IsNaN(a.AreaM2) {
+			k.add(key+".area_m2", "must be 0 or more, got %g", a.AreaM2)
+		}
+		if !(a.SpacePerVisitorM2 > 0) {
+			k.add(key+".space_per_visitor_m2", "must be above 0, got %g", a.SpacePerVisitorM2)
+		}
+		if a.Capacity == 0 && a.AreaM2 == 0 {
+			k.add(key+".capacity", "set capacity (people) or area_m2 (with space_per_visitor_m2)")
+		}
+	}
+
+	r := c.Rules
+	if len(r.ComfortBounds) != 4 {
+		k.add("rules.comfort_bounds", "needs exactly four increasing fractions of capacity, got %d", len(r.ComfortBounds))
+	} else {
+		for i, b := range r.ComfortBounds {
+			if !(b > 0 && b <= 2) || (i > 0 && b <= r.ComfortBounds[i-1]) {
+				k.add(fmt.Sprintf("rules.comfort_bounds[%d]", i), "bounds must increase and lie in (0, 2], got %v", r.ComfortBounds)
+				break
+			}
+		}
+	}
+	if !(r.Yellow > 0 && r.Yellow < r.Orange && r.Orange < r.Red && r.Red <= 2) {
+		k.add("rules.yellow", "tiers must satisfy 0 < yellow < orange < red <= 2, got %g, %g, %g", r.Yellow, r.Orange, r.Red)
+	}
+
+	users := map[string]bool{}
+	for i, u := range c.Users {
+		key := fmt.Sprintf("users[%d]", i)
+		if u.Username == "" || strings.TrimSpace(u.Username) != u.Username || len(u.Username) > 64 {
+			k.add(key+".username", "must be 1 to 64 characters without surrounding spaces")
+		}
+		if users[u.Username] {
+			k.add(key+".username", "user %q is defined twice", u.Username)
+		}
+		users[u.Username] = true
+		k.oneOf(key+".role", u.Role, Roles...)
+		for j, p := range u.Posts {
+			if !areas[p] {
+				k.add(fmt.Sprintf("%s.posts[%d]", key, j), "no area %q", p)
+			}
+		}
+	}
+	return k.problems
+}
+
+func (k *checker) listen(key, addr string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		k.add(key, "must be HOST:PORT, got %q", addr)
+		return
+	}
+	if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+		k.add(key, "host must be an IP address or localhost, got %q", host)
+	}
+}
+
+func (k *checker) positive(key string, d time.Duration) {
+	if d <= 0 {
+		k.add(key, "must be a positive duration such as 500ms, 5s or 24h, got %s", d)
+	}
+}
+
+func (k *checker) between(key string, v, lo, hi float64) {
+	if v < lo || v > hi {
+		k.add(key, "must be between %g and %g, got %g", lo, hi, v)
+	}
+}
+
+func (k *checker) oneOf(key, v string, allowed ...string) {
+	for _, a := range allowed {
+		if v == a {
+			return
+		}
+	}
+	k.add(key, "must be one of %s, got %q", strings.Join(allowed, ", "), v)
+}
+
+func (k *checker) name(key, v string) {
+	if !nameRE.MatchString(v) {
+		k.add(key, "must be 1 to 64 letters, digits, '-' or '_', starting with a letter or digit, got %q", v)
+	}
+}
+
+// rtspURL checks a camera URL. Its messages never repeat the URL, which
+// may hold a password.
+func (k *checker) rtspURL(key, raw string, required bool) {
+	if raw == "" {
+		if required {
+			k.add(key, "is required")
+		}
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		k.add(key, "is not a valid URL")
+		return
+	}
+	if u.Scheme != "rtsp" && u.Scheme != "rtsps" {
+		k.add(key, "scheme must be rtsp or rtsps, got %q", u.Scheme)
+	}
+	if u.Hostname() == "" {
+		k.add(key, "has no host")
+	}
+}
+
+func (k *checker) polygon(key string, pts [][2]float64) {
+	if len(pts) < 3 {
+		k.add(key, "needs at least 3 points, got %d", len(pts))
+		return
+	}
+	for _, p := range pts {
+		if !(p[0] >= 0 && p[0] <= 1 && p[1] >= 0 && p[1] <= 1) {
+			k.add(key, "points are normalized image coordinates in [0, 1], got [%g, %g]", p[0], p[1])
+			return
+		}
+	}
+	var area2 float64
+	for i := range pts {
+		a, b := pts[i], pts[(i+1)%len(pts)]
+		area2 += a[0]*b[1] - b[0]*a[1]
+	}
+	if math.Abs(area2) < 1e-9 {
+		k.add(key, "has no area (its points lie on a line)")
+	}
+}
