@@ -621,18 +621,26 @@ func (h *simHandler) authorize(conn *gortsplib.ServerConn, req *base.Request, pa
 	return &base.Response{StatusCode: base.StatusUnauthorized}, liberrors.ErrServerAuth{}
 }
 
-// OnDescribe answers DESCRIBE with the path's stream.
-func (h *simHandler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (
+// answer authorizes a reader's request and hands it the path's stream,
+// or says why not.
+func (h *simHandler) answer(conn *gortsplib.ServerConn, req *base.Request, path string) (
 	*base.Response, *gortsplib.ServerStream, error,
 ) {
-	if res, err := h.authorize(ctx.Conn, ctx.Request, ctx.Path); res != nil {
+	if res, err := h.authorize(conn, req, path); res != nil {
 		return res, nil, err
 	}
-	stream, ok := h.s.lookup(ctx.Path)
+	stream, ok := h.s.lookup(path)
 	if !ok {
 		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
 	}
 	return &base.Response{StatusCode: base.StatusOK}, stream, nil
+}
+
+// OnDescribe answers DESCRIBE with the path's stream.
+func (h *simHandler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (
+	*base.Response, *gortsplib.ServerStream, error,
+) {
+	return h.answer(ctx.Conn, ctx.Request, ctx.Path)
 }
 
 // OnSetup answers SETUP for readers of a served path; publishing is
@@ -640,14 +648,7 @@ func (h *simHandler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (
 func (h *simHandler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (
 	*base.Response, *gortsplib.ServerStream, error,
 ) {
-	if res, err := h.authorize(ctx.Conn, ctx.Request, ctx.Path); res != nil {
-		return res, nil, err
-	}
-	stream, ok := h.s.lookup(ctx.Path)
-	if !ok {
-		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
-	}
-	return &base.Response{StatusCode: base.StatusOK}, stream, nil
+	return h.answer(ctx.Conn, ctx.Request, ctx.Path)
 }
 
 // OnPlay starts playing a set-up session.

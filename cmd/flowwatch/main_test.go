@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func TestVersionAndUnknownCommand(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"version"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "flowwatch ") {
+		t.Errorf("version printed %q", out.String())
+	}
+	err := run(context.Background(), []string{"frobnicate"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: err = %v", err)
+	}
+}
+
+func TestParseFlagsInterleaved(t *testing.T) {
+	for _, args := range [][]string{
+		{"a.mp4", "--loop=false", "b.mp4"},
+		{"--loop=false", "a.mp4", "b.mp4"},
+		{"a.mp4", "b.mp4", "--loop=false"},
+	} {
+		fs := newFlagSet("t", io.Discard)
+		loop := fs.Bool("loop", true, "")
+		pos, err := parseFlags(fs, args)
+		if err != nil || *loop || strings.Join(pos, ",") != "a.mp4,b.mp4" {
+			t.Errorf("%v: positional %v loop %v err %v", args, pos, *loop, err)
+		}
+	}
+}
+
+func TestServeRefusesBadConfigWithFileAndLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "site.yaml")
+	body := "console:\n  listen: 127.0.0.1:0\ncameras:\n  - name: gate\n    url: rtsp://127.0.0.1:1/x\n    transport: pigeon\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := run(context.Background(), []string{"serve", "-c", path}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), path+":6: cameras[0].transport") {
+		t.Fatalf("err = %v, want one naming %s:6 and the key", err, path)
+	}
+}
+
+// TestServeIngestsSimulatedCamera runs serve with its built-in simulator
+// serving a short clip, and checks through /healthz and /metrics that the
+// camera goes live and frames are decoded for analysis.
+func TestServeIngestsSimulatedCamera(t *testing.T) {
+	dir := t.TempDir()
+	clip := filepath.Join(dir, "gate.mp4")
+	ff := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10", "-t", "3",
+		"-c:v", "libx264", "-g", "10", "-bf", "0", "-pix_fmt", "yuv420p", clip)
+	if out, err := ff.CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	rtspPort, httpPort := freePort(t), freePort(t)
+	cfg := fmt.Sprintf(`console:
+  listen: 127.0.0.1:%d
+storage:
+  data_dir: %s
+simulator:
+  enabled: true
+  listen: 127.0.0.1:%d
+  videos: [%s]
+cameras:
+  - name: gate
+    url: rtsp://127.0.0.1:%d/gate
+    transport: tcp
+    analysis_fps: 5
+`, httpPort, filepath.Join(dir, "data"), rtspPort, clip, rtspPort)
+	cfgPath := filepath.Join(dir, "site.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve", "-c", cfgPath}, io.Discard, t.Output()) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve returned %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("serve did not stop within 10 s of cancel")
+		}
+	}()
+
+	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	frames := regexp.MustCompile(`(?m)^flowwatch_analysis_frames_total\{camera="gate"\} (\d+)$`)
+	deadline := time.Now().Add(30 * time.Second)
+	var lastHealth, lastMetrics string
+	for time.Now().Before(deadline) {
+		time.Sleep(300 * time.Millisecond)
+		lastHealth = get(base + "/healthz")
+		lastMetrics = get(base + "/metrics")
+		var h struct {
+			Cameras     int `json:"cameras"`
+			CamerasLive int `json:"cameras_live"`
+		}
+		if json.Unmarshal([]byte(lastHealth), &h) != nil {
+			continue
+		}
+		m := frames.FindStringSubmatch(lastMetrics)
+		if h.Cameras == 1 && h.CamerasLive == 1 && m != nil {
+			if n, _ := strconv.Atoi(m[1]); n >= 5 {
+				return
+			}
+		}
+	}
+	t.Fatalf("camera not live with analysed frames within 30 s (serve's log is above)\nhealthz: %s\nmetrics (analysis): %v",
+		lastHealth, frames.FindString(lastMetrics))
+}
+
+func get(url string) string {
+	resp, err := http.Get(url)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}

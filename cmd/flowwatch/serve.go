@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"flowwatch/console"
+	"flowwatch/ingest"
+	"flowwatch/internal/config"
+	"flowwatch/internal/event"
+	"flowwatch/samples"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	cfgPath := fs.String("c", "", "configuration `file` (default: the embedded demo)")
+	listen := fs.String("listen", "", "console `address`, overriding console.listen")
+	dataDir := fs.String("data", "", "data `folder`, overriding storage.data_dir")
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("serve: unexpected arguments %q", rest)
+	}
+	var cfg *config.Config
+	if *cfgPath == "" {
+		cfg, err = config.Demo()
+	} else {
+		cfg, err = config.Load(*cfgPath)
+	}
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		cfg.Console.Listen = *listen
+	}
+	if *dataDir != "" {
+		cfg.Storage.DataDir = *dataDir
+	}
+	log := newLogger(stderr)
+	app := &site{cfg: cfg, log: log}
+	return app.run(ctx)
+}
+
+// site is one running flowwatch: the simulator when enabled, the cameras
+// with their analysis pipelines, and the console.
+type site struct {
+	cfg *config.Config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	cameras []*ingest.Camera
+}
+
+func (s *site) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+
+	if s.cfg.Simulator.Enabled {
+		sim, err := s.startSimulator(ctx)
+		if err != nil {
+			return err
+		}
+		defer sim.Close()
+		wg.Go(func() {
+			if err := sim.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				s.log.Error("simulator stopped", "err", err)
+			}
+		})
+	}
+
+	srv := console.New(console.Config{
+		Listen:  s.cfg.Console.Listen,
+		TLSCert: s.cfg.Console.TLSCert,
+		TLSKey:  s.cfg.Console.TLSKey,
+		Cameras: s,
+		Logger:  s.log,
+	})
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	for _, cc := range s.cfg.Cameras {
+		if cc.Disabled {
+			s.log.Info("camera disabled", "camera", cc.Name)
+			continue
+		}
+		cam, err := ingest.NewCamera(cameraConfig(cc, s.log))
+		if err != nil {
+			return err
+		}
+		if err := cam.Start(ctx); err != nil {
+			return fmt.Errorf("camera %q: %w", cc.Name, err)
+		}
+		defer cam.Close()
+		s.mu.Lock()
+		s.cameras = append(s.cameras, cam)
+		s.mu.Unlock()
+		a, err := newAnalysis(cam, cc, s.log)
+		if err != nil {
+			return err
+		}
+		wg.Go(func() { a.run(ctx) })
+	}
+	s.log.Info("flowwatch serving", "console", srv.URL(), "cameras", len(s.cameras))
+	<-ctx.Done()
+	s.log.Info("flowwatch stopping")
+	return nil
+}
+
+func (s *site) startSimulator(ctx context.Context) (*samples.Simulator, error) {
+	cacheDir, err := samples.DefaultCacheDir()
+	if err != nil {
+		return nil, err
+	}
+	paths, err := samples.ResolveVideos(ctx, s.cfg.Simulator.Videos, cacheDir)
+	if err != nil {
+		return nil, fmt.Errorf("simulator: %w", err)
+	}
+	sim := samples.NewSimulator(samples.SimulatorConfig{
+		Listen: s.cfg.Simulator.Listen,
+		Loop:   true,
+		Logger: s.log,
+	})
+	for _, p := range paths {
+		if err := sim.AddPath(p.Name, p.Prepared); err != nil {
+			sim.Close()
+			return nil, fmt.Errorf("simulator: %w", err)
+		}
+	}
+	if err := sim.Start(); err != nil {
+		sim.Close()
+		return nil, fmt.Errorf("simulator: %w", err)
+	}
+	return sim, nil
+}
+
+// CameraStates reports every camera stream's state, by camera name.
+func (s *site) CameraStates() []event.CameraState {
+	s.mu.Lock()
+	cams := append([]*ingest.Camera(nil), s.cameras...)
+	s.mu.Unlock()
+	var out []event.CameraState
+	for _, c := range cams {
+		out = append(out, c.States()...)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Camera < out[j].Camera })
+	return out
+}
+
+// cameraConfig maps a configured camera onto ingest's settings.
+func cameraConfig(cc config.Camera, log *slog.Logger) ingest.CameraConfig {
+	return ingest.CameraConfig{
+		Name:         cc.Name,
+		URL:          cc.URL,
+		LiveURL:      cc.LiveURL,
+		Username:     cc.Username,
+		Password:     cc.Password,
+		Transport:    ingest.Transport(cc.Transport),
+		StallTimeout: cc.StallTimeout,
+		BackoffMin:   cc.BackoffMin,
+		BackoffMax:   cc.BackoffMax,
+		Logger:       log,
+	}
+}

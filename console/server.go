@@ -1,0 +1,129 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"flowwatch/internal/event"
+)
+
+// CameraStates reports the current state of every camera stream.
+type CameraStates interface {
+	CameraStates() []event.CameraState
+}
+
+// Config configures a Server.
+type Config struct {
+	// Listen is the TCP address, such as 127.0.0.1:8080.
+	Listen string
+	// TLSCert and TLSKey, when set, serve HTTPS.
+	TLSCert, TLSKey string
+	// Cameras reports camera states for /healthz.
+	Cameras CameraStates
+	// Logger receives one line per server event; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is the console's HTTP server.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	ln      net.Listener
+	srv     *http.Server
+	started time.Time
+}
+
+// New makes a Server; Start opens its listener.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		metrics.WritePrometheus(w, true)
+	})
+	s.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	return s
+}
+
+// Start listens on the configured address and serves in the background.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("console: listen on %s: %w", s.cfg.Listen, err)
+	}
+	s.ln = ln
+	s.started = time.Now()
+	go func() {
+		var err error
+		if s.cfg.TLSCert != "" {
+			err = s.srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+		} else {
+			err = s.srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("console server stopped", "err", err)
+		}
+	}()
+	s.log.Info("console listening", "addr", s.URL())
+	return nil
+}
+
+// URL is the base URL the server answers on.
+func (s *Server) URL() string {
+	scheme := "http"
+	if s.cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + s.ln.Addr().String()
+}
+
+// Close stops the server, letting requests in flight finish for up to five
+// seconds.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return s.srv.Shutdown(ctx)
+}
+
+// health is the /healthz answer. It names no camera, so it is safe to
+// expose to load balancers without login.
+type health struct {
+	Status      string  `json:"status"`
+	UptimeS     float64 `json:"uptime_s"`
+	Cameras     int     `json:"cameras"`
+	CamerasLive int     `json:"cameras_live"`
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	h := health{Status: "ok", UptimeS: time.Since(s.started).Seconds()}
+	if s.cfg.Cameras != nil {
+		for _, st := range s.cfg.Cameras.CameraStates() {
+			if st.Stream != "main" {
+				continue
+			}
+			h.Cameras++
+			if st.Status == event.CameraLive {
+				h.CamerasLive++
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(h)
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs flowwatch's benchmarks (`make bench`) and prints a summary table.
+#
+#   ./ingest          decoding a 1080p25 file through the Decoder, against
+#                     ffmpeg -threads 1 decoding the same file (3 runs each);
+#   ./cmd/flowwatch   RTSP ingest and decode of live 1080p25 cameras served
+#                     by a simulator in a child process, in cores per camera
+#                     and against ffmpeg -threads 1 on the same clip, and how
+#                     many keyframes-only cameras fit in half a core.
+#
+# Every figure is measured in this run, references included. The live
+# benchmarks run in real time (about 5 minutes; the first run also renders
+# the synthetic clip into ~/.cache/flowwatch/bench, about 2 minutes more).
+# FLOWWATCH_BENCH_WINDOW (a Go duration, default 20s) sets how long each
+# live measurement lasts. The full output is kept in
+# ~/.cache/flowwatch/bench/results-<time>.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/flowwatch/bench
+mkdir -p "$cache"
+log="$cache/results-$(date +%Y%m%d-%H%M%S).txt"
+
+# Build the test binaries first, so compiling does not overlap a measurement.
+"$GO" test -run '^$' -count=1 ./ingest ./cmd/flowwatch >/dev/null
+
+{
+  echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -srm), $(nproc) CPUs, $("$GO" version)"
+  echo "# $(ffmpeg -version | head -n 1)"
+  "$GO" test -run '^$' -bench . -benchtime 3x -count=1 -timeout 20m ./ingest
+  "$GO" test -run '^$' -bench . -benchtime 1x -count=1 -timeout 30m ./cmd/flowwatch
+} 2>&1 | tee "$log"
+
+# One row per benchmark: its name without the GOMAXPROCS suffix, then each
+# reported metric except ns/op.
+echo
+echo "summary (full output: $log)"
+awk '
+  /^pkg: / { pkg = $2 }
+  /^Benchmark/ && $2 ~ /^[0-9]+$/ {
+    name = $1
+    sub(/-[0-9]+$/, "", name)
+    row = ""
+    for (i = 3; i < NF; i += 2) {
+      if ($(i + 1) == "ns/op") continue
+      row = row sprintf("  %s %s", $i, $(i + 1))
+    }
+    printf "%-22s %-46s%s\n", pkg, name, row
+  }
+' "$log"
