@@ -7,10 +7,13 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 MEDIA   := $(ROOT)/samples/media
 ORT_LIB := $(ROOT)/third_party/onnxruntime/libonnxruntime.so.1.24.1
 LDFLAGS := -X main.version=$(VERSION) \
-           -X flowwatch/samples.defaultMediaDir=$(MEDIA)
+           -X flowwatch/samples.defaultMediaDir=$(MEDIA) \
+           -X flowwatch/vision.defaultModelsDir=$(ROOT)/models \
+           -X flowwatch/vision.defaultORTLibrary=$(ORT_LIB)
 # Tests find the sample media and the ONNX Runtime library through these.
 export FLOWWATCH_SAMPLES ?= $(MEDIA)
 export FLOWWATCH_ORT_LIB ?= $(ORT_LIB)
+export FLOWWATCH_MODELS ?= $(ROOT)/models
 
 .PHONY: setup deps build samples run test bench fuzz vet clean
 

@@ -28,6 +28,20 @@ const (
 // library (libonnxruntime.so) when RunnerConfig.Library is empty.
 const ORTLibraryEnv = "FLOWWATCH_ORT_LIB"
 
+// defaultORTLibrary is the ONNX Runtime library that setup installed,
+// set at build time (-X flowwatch/vision.defaultORTLibrary=…) so the binary
+// finds it from any directory; $FLOWWATCH_ORT_LIB and the config override it.
+var defaultORTLibrary string
+
+// DefaultORTLibrary returns the ONNX Runtime library used when none is
+// configured: $FLOWWATCH_ORT_LIB, else the one setup installed.
+func DefaultORTLibrary() string {
+	if p := os.Getenv(ORTLibraryEnv); p != "" {
+		return p
+	}
+	return defaultORTLibrary
+}
+
 // RunnerConfig says which backend runs which model, and how.
 type RunnerConfig struct {
 	// Backend is BackendONNXRuntime (the default when empty) or
@@ -88,7 +102,7 @@ func (cfg *RunnerConfig) normalize() error {
 		cfg.Provider = ProviderCPU
 	}
 	if cfg.Backend == BackendONNXRuntime && cfg.Library == "" {
-		cfg.Library = os.Getenv(ORTLibraryEnv)
+		cfg.Library = DefaultORTLibrary()
 	}
 	switch {
 	case cfg.Backend != BackendONNXRuntime && cfg.Backend != BackendOpenCV:

@@ -1,6 +1,6 @@
 // Command flowwatch is the one flowwatch binary: `serve` (the default) runs
 // ingest, analysis and the console; `simulate` serves videos as RTSP
-// cameras; `samples` prepares the sample videos; `version` prints the build.
+// cameras; `analyze` counts people in a file or stream; `samples` prepares the sample videos; `version` prints the build.
 // main only wires the stages together; each stage lives in its own package.
 package main
 
@@ -31,6 +31,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run flowwatch: ingest, analysis, alerts and the console (default)", runServe},
 		{"simulate", "serve videos as looping live RTSP cameras", runSimulate},
+		{"analyze", "count people in a video file or rtsp:// URL, per zone, into a CSV", runAnalyze},
 		{"samples", "prepare the built-in sample videos (vtest and the synthetic crowds)", runSamples},
 		{"version", "print the version", runVersion},
 	}
