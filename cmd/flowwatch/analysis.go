@@ -18,16 +18,17 @@ import (
 const analysisQueue = 50
 
 // analysis decodes one camera's main stream at its analysis rate and hands
-// the frames on.
+// the frames to the camera's counter (when counting is on).
 type analysis struct {
 	camera   string
+	counter  *cameraCounter
 	pipeline *ingest.FramePipeline
 	sub      *ingest.Subscription
 	frames   *metrics.Counter
 	log      *slog.Logger
 }
 
-func newAnalysis(cam *ingest.Camera, cc config.Camera, log *slog.Logger) (*analysis, error) {
+func newAnalysis(cam *ingest.Camera, cc config.Camera, counter *cameraCounter, log *slog.Logger) (*analysis, error) {
 	mode := ingest.DecodeMode(cc.Decode)
 	// Decoding every picture needs an unbroken chain from a keyframe, so
 	// an overflowing queue skips to the next keyframe; keyframes decode on
@@ -62,6 +63,7 @@ func newAnalysis(cam *ingest.Camera, cc config.Camera, log *slog.Logger) (*analy
 	}
 	return &analysis{
 		camera:   cc.Name,
+		counter:  counter,
 		pipeline: p,
 		sub:      sub,
 		frames:   cam.MetricsSet().GetOrCreateCounter(fmt.Sprintf(`flowwatch_analysis_frames_total{camera=%q}`, cc.Name)),
@@ -89,6 +91,10 @@ func (a *analysis) run(ctx context.Context) {
 			return
 		}
 		a.frames.Inc()
-		f.Release()
+		if a.counter != nil {
+			a.counter.submit(f)
+		} else {
+			f.Release()
+		}
 	}
 }

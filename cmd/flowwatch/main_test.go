@@ -85,6 +85,8 @@ func TestServeIngestsSimulatedCamera(t *testing.T) {
   listen: 127.0.0.1:%d
 storage:
   data_dir: %s
+vision:
+  model: %s
 simulator:
   enabled: true
   listen: 127.0.0.1:%d
@@ -94,7 +96,10 @@ cameras:
     url: rtsp://127.0.0.1:%d/gate
     transport: tcp
     analysis_fps: 5
-`, httpPort, filepath.Join(dir, "data"), rtspPort, clip, rtspPort)
+    zones:
+      - name: left
+        polygon: [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]
+`, httpPort, filepath.Join(dir, "data"), testModelDir(t), rtspPort, clip, rtspPort)
 	cfgPath := filepath.Join(dir, "site.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -118,6 +123,7 @@ cameras:
 
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	frames := regexp.MustCompile(`(?m)^flowwatch_analysis_frames_total\{camera="gate"\} (\d+)$`)
+	people := regexp.MustCompile(`(?m)^flowwatch_zone_people\{camera="gate",zone="left"\} ([0-9.e+-]+)$`)
 	deadline := time.Now().Add(30 * time.Second)
 	var lastHealth, lastMetrics string
 	for time.Now().Before(deadline) {
@@ -132,14 +138,28 @@ cameras:
 			continue
 		}
 		m := frames.FindStringSubmatch(lastMetrics)
-		if h.Cameras == 1 && h.CamerasLive == 1 && m != nil {
+		if h.Cameras == 1 && h.CamerasLive == 1 && m != nil && people.MatchString(lastMetrics) {
 			if n, _ := strconv.Atoi(m[1]); n >= 5 {
+				if _, err := os.Stat(filepath.Join(dir, "data", "flowwatch.db")); err != nil {
+					t.Errorf("store not created: %v", err)
+				}
 				return
 			}
 		}
 	}
-	t.Fatalf("camera not live with analysed frames within 30 s (serve's log is above)\nhealthz: %s\nmetrics (analysis): %v",
+	t.Fatalf("camera not live with analysed and counted frames within 30 s (serve's log is above)\nhealthz: %s\nmetrics (analysis): %v",
 		lastHealth, frames.FindString(lastMetrics))
+}
+
+// testModelDir is the absolute folder of the tiny density model made for
+// tests.
+func testModelDir(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs(testModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 func get(url string) string {

@@ -77,6 +77,16 @@ func (s *site) run(ctx context.Context) error {
 		})
 	}
 
+	// Counting needs a model; when it cannot start, cameras are still
+	// ingested (live video goes on) and the reason is logged as an error.
+	var counter *counting
+	if c, err := startCounting(s.cfg, s.log); err != nil {
+		s.log.Error("people counting is off", "err", err)
+	} else {
+		counter = c
+		defer counter.Close()
+	}
+
 	srv := console.New(console.Config{
 		Listen:  s.cfg.Console.Listen,
 		TLSCert: s.cfg.Console.TLSCert,
@@ -105,7 +115,14 @@ func (s *site) run(ctx context.Context) error {
 		s.mu.Lock()
 		s.cameras = append(s.cameras, cam)
 		s.mu.Unlock()
-		a, err := newAnalysis(cam, cc, s.log)
+		var cnt *cameraCounter
+		if counter != nil {
+			if cnt, err = counter.addCamera(cc, cam.MetricsSet()); err != nil {
+				return err
+			}
+			defer cnt.close()
+		}
+		a, err := newAnalysis(cam, cc, cnt, s.log)
 		if err != nil {
 			return err
 		}

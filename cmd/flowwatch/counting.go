@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"flowwatch/ingest"
+	"flowwatch/internal/config"
+	"flowwatch/internal/store"
+	"flowwatch/vision"
+)
+
+// counting is serve's vision stage: one estimator shared by every camera
+// through the batching scheduler, zone counts per camera, and the heatmap
+// history kept in the store.
+type counting struct {
+	est     vision.Estimator
+	sched   *vision.Scheduler
+	history *vision.HeatmapHistory
+	db      *store.Store
+	log     *slog.Logger
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// startCounting opens the configured model and starts the scheduler and
+// the heatmap history. They run until Close.
+func startCounting(cfg *config.Config, log *slog.Logger) (*counting, error) {
+	if err := os.MkdirAll(cfg.Storage.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	db, err := store.Open(filepath.Join(cfg.Storage.DataDir, "flowwatch.db"))
+	if err != nil {
+		return nil, err
+	}
+	est, err := vision.OpenModel(vision.OpenConfig{
+		Model: cfg.Vision.Model,
+		Runner: vision.RunnerConfig{
+			Threads:  cfg.Vision.Threads,
+			Provider: cfg.Vision.Provider,
+			DeviceID: cfg.Vision.DeviceID,
+			Library:  cfg.Vision.ORTLibrary,
+		},
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	sched, err := vision.NewScheduler(est, vision.SchedulerConfig{
+		BatchSize: cfg.Vision.BatchSize,
+		BatchWait: cfg.Vision.BatchWait,
+		Logger:    log,
+	})
+	if err != nil {
+		est.Close()
+		db.Close()
+		return nil, err
+	}
+	metrics.RegisterSet(sched.MetricsSet())
+	history, err := vision.NewHeatmapHistory(vision.HeatmapHistoryConfig{Store: db, Logger: log})
+	if err != nil {
+		metrics.UnregisterSet(sched.MetricsSet(), true)
+		sched.Close()
+		est.Close()
+		db.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &counting{est: est, sched: sched, history: history, db: db, log: log, cancel: cancel}
+	c.wg.Go(func() {
+		if err := sched.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("vision scheduler stopped", "err", err)
+		}
+	})
+	c.wg.Go(func() {
+		if err := history.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("heatmap history stopped", "err", err)
+		}
+	})
+	info := est.Info()
+	log.Info("counting people", "model", info.Model, "backend", info.Backend, "provider", info.Provider,
+		"batch", cfg.Vision.BatchSize)
+	return c, nil
+}
+
+// Close stops the scheduler, writes the heatmap buckets gathered so far
+// and closes the model and the store.
+func (c *counting) Close() {
+	c.cancel()
+	c.sched.Close()
+	c.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.history.Flush(ctx); err != nil {
+		c.log.Warn("heatmap history: last flush failed", "err", err)
+	}
+	metrics.UnregisterSet(c.sched.MetricsSet(), true)
+	c.est.Close()
+	c.db.Close()
+}
+
+// cameraCounter turns one camera's analysed frames into zone counts.
+type cameraCounter struct {
+	name    string
+	queue   *vision.CameraQueue
+	zones   *vision.ZoneSet
+	history *vision.HeatmapHistory
+	set     *metrics.Set
+	log     *slog.Logger
+}
+
+// addCamera registers a camera with the scheduler; its zone counts are
+// published as gauges in set (the camera's metrics set, removed with it).
+func (c *counting) addCamera(cc config.Camera, set *metrics.Set) (*cameraCounter, error) {
+	zones := make([]vision.Zone, len(cc.Zones))
+	for i, z := range cc.Zones {
+		zones[i] = vision.Zone{Name: z.Name, Polygon: z.Polygon}
+	}
+	zs, err := vision.NewZoneSet(zones)
+	if err != nil {
+		return nil, fmt.Errorf("camera %q: zones: %w", cc.Name, err)
+	}
+	q, err := c.sched.AddCamera(vision.CameraConfig{Name: cc.Name})
+	if err != nil {
+		return nil, fmt.Errorf("camera %q: %w", cc.Name, err)
+	}
+	return &cameraCounter{name: cc.Name, queue: q, zones: zs, history: c.history, set: set, log: c.log}, nil
+}
+
+// submit hands a frame to the scheduler, which releases it.
+func (cc *cameraCounter) submit(f *ingest.Frame) {
+	cc.queue.Submit(f, cc.done)
+}
+
+func (cc *cameraCounter) done(r vision.Result) {
+	if r.Err != nil {
+		if !errors.Is(r.Err, vision.ErrFrameDropped) && !errors.Is(r.Err, vision.ErrSchedulerClosed) {
+			cc.log.Warn("frame not counted", "camera", cc.name, "err", r.Err)
+		}
+		return
+	}
+	e := r.Estimate
+	counts := map[string]float64{vision.ZoneAll: e.Count}
+	if e.Density != nil {
+		for zone, n := range cc.zones.Counts(e.Density) {
+			counts[zone] = n
+		}
+		counts[vision.ZoneAll] = e.Count
+		if err := cc.history.Add(cc.name, time.Now(), e.Density, r.Frame.Width, r.Frame.Height); err != nil {
+			cc.log.Warn("heatmap not updated", "camera", cc.name, "err", err)
+		}
+	}
+	for zone, n := range counts {
+		cc.set.GetOrCreateGauge(fmt.Sprintf(`flowwatch_zone_people{camera=%q,zone=%q}`, cc.name, zone), nil).Set(n)
+	}
+}
+
+// close removes the camera from the scheduler.
+func (cc *cameraCounter) close() { cc.queue.Close() }
