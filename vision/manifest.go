@@ -1,10 +1,7 @@
 package vision
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -13,6 +10,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"flowwatch/internal/config"
 )
 
 // defaultModelsDir is the models folder compiled into the binary by the
@@ -219,45 +218,6 @@ func (m *Manifest) MaxBatch() int {
 	return DefaultMaxBatch
 }
 
-// ManifestError lists every problem found in one manifest. Each line of
-// Error() reads "FILE:LINE: KEY: problem".
-type ManifestError struct {
-	// File is the manifest's path.
-	File string
-	// Problems are the individual problems.
-	Problems []ManifestProblem
-}
-
-// ManifestProblem is one bad key or value of a manifest.
-type ManifestProblem struct {
-	// Line is the 1-based line of the key; 0 when the key is missing.
-	Line int
-	// Key is the dotted path of the key, such as input.layout.
-	Key string
-	// Message says what is wrong.
-	Message string
-}
-
-// Error lists the problems, one per line.
-func (e *ManifestError) Error() string {
-	var b strings.Builder
-	for i, p := range e.Problems {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(e.File)
-		if p.Line > 0 {
-			b.WriteString(":" + strconv.Itoa(p.Line))
-		}
-		b.WriteString(": ")
-		if p.Key != "" {
-			b.WriteString(p.Key + ": ")
-		}
-		b.WriteString(p.Message)
-	}
-	return b.String()
-}
-
 // LoadManifest reads and checks dir/model.yaml. Unknown keys, missing
 // required keys and out-of-range values are all reported, each with its
 // line and key; the model file must exist. The model's tensors are checked
@@ -274,8 +234,8 @@ func LoadManifest(dir string) (*Manifest, error) {
 	}
 	m.Dir = dir
 	if base := filepath.Base(filepath.Clean(dir)); m.Name != base {
-		return nil, &ManifestError{File: path, Problems: []ManifestProblem{{
-			Line: 1, Key: "name", Message: fmt.Sprintf("is %q but the manifest's folder is %q; they must be equal", m.Name, base)}}}
+		return nil, &config.Error{File: path, Problems: []config.Problem{{
+			Key: "name", Message: fmt.Sprintf("is %q but the manifest's folder is %q; they must be equal", m.Name, base)}}}
 	}
 	st, err := os.Stat(m.Path())
 	if err != nil {
@@ -297,166 +257,33 @@ func (m *Manifest) Verify() error {
 	return m.Check(io)
 }
 
-var manifestLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-
-var manifestFieldRE = regexp.MustCompile(`^field (\S+) not found in type vision\.(\w+)$`)
-
 // ParseManifest checks a manifest given as YAML text; name is used in error
-// messages. The returned manifest's Dir is empty.
+// messages, which are *config.Error values naming the file, line and key.
+// The returned manifest's Dir is empty.
 func ParseManifest(name string, data []byte) (*Manifest, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, &ManifestError{File: name, Problems: manifestYAMLProblems(err, nil)}
-	}
-	if len(root.Content) == 0 {
-		return nil, &ManifestError{File: name, Problems: []ManifestProblem{{Message: "the file is empty"}}}
-	}
 	var m Manifest
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&m); err != nil && !errors.Is(err, io.EOF) {
-		return nil, &ManifestError{File: name, Problems: manifestYAMLProblems(err, &root)}
+	root, err := config.DecodeYAML(name, data, &m)
+	if err != nil {
+		return nil, err
 	}
-	if !yamlHas(&root, "input.scale") {
+	if !config.HasKey(root, "input.scale") {
 		m.Input.Scale = 1
 	}
-	if !yamlHas(&root, "input.std") {
+	if !config.HasKey(root, "input.std") {
 		m.Input.Std = Triple{1, 1, 1}
 	}
-	problems := m.validate()
-	if len(problems) == 0 {
-		return &m, nil
+	if problems := m.validate(); len(problems) > 0 {
+		return nil, config.Located(name, root, problems)
 	}
-	for i := range problems {
-		problems[i].Line = yamlLine(&root, problems[i].Key)
-	}
-	return nil, &ManifestError{File: name, Problems: problems}
-}
-
-func manifestYAMLProblems(err error, root *yaml.Node) []ManifestProblem {
-	var msgs []string
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	} else {
-		msgs = []string{err.Error()}
-	}
-	out := make([]ManifestProblem, 0, len(msgs))
-	for _, msg := range msgs {
-		p := ManifestProblem{Message: strings.TrimPrefix(msg, "yaml: ")}
-		if sm := manifestLineRE.FindStringSubmatch(msg); sm != nil {
-			p.Line, _ = strconv.Atoi(sm[1])
-			p.Message = sm[2]
-			if fm := manifestFieldRE.FindStringSubmatch(p.Message); fm != nil {
-				p.Message = fmt.Sprintf("unknown key %q", fm[1])
-			}
-			if root != nil {
-				p.Key = yamlKeyAtLine(root, p.Line, "")
-			}
-		}
-		out = append(out, p)
-	}
-	return out
-}
-
-// yamlHas reports whether the key at a dotted path is present.
-func yamlHas(root *yaml.Node, path string) bool {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	for _, key := range strings.Split(path, ".") {
-		if n.Kind != yaml.MappingNode {
-			return false
-		}
-		var next *yaml.Node
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				next = n.Content[i+1]
-				break
-			}
-		}
-		if next == nil {
-			return false
-		}
-		n = next
-	}
-	return true
-}
-
-// yamlLine returns the line of the key at a dotted path such as
-// "input.tile.size", or of its deepest present parent; 0 when not even the
-// first part is present.
-func yamlLine(root *yaml.Node, path string) int {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	line := 0
-	for _, key := range strings.Split(path, ".") {
-		if n.Kind != yaml.MappingNode {
-			return line
-		}
-		found := false
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				line = n.Content[i].Line
-				n = n.Content[i+1]
-				found = true
-				break
-			}
-		}
-		if !found {
-			return line
-		}
-	}
-	return line
-}
-
-// yamlKeyAtLine returns the dotted path of the key on line, or "".
-func yamlKeyAtLine(n *yaml.Node, line int, prefix string) string {
-	switch n.Kind {
-	case yaml.DocumentNode:
-		for _, c := range n.Content {
-			if k := yamlKeyAtLine(c, line, prefix); k != "" {
-				return k
-			}
-		}
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			key, val := n.Content[i], n.Content[i+1]
-			path := key.Value
-			if prefix != "" {
-				path = prefix + "." + key.Value
-			}
-			if key.Line == line {
-				return path
-			}
-			if val.Kind == yaml.MappingNode || val.Kind == yaml.SequenceNode {
-				if k := yamlKeyAtLine(val, line, path); k != "" {
-					return k
-				}
-			}
-		}
-	case yaml.SequenceNode:
-		for _, c := range n.Content {
-			if c.Line == line {
-				return prefix
-			}
-			if k := yamlKeyAtLine(c, line, prefix); k != "" {
-				return k
-			}
-		}
-	}
-	return ""
+	return &m, nil
 }
 
 var modelNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
-type manifestChecker struct{ problems []ManifestProblem }
+type manifestChecker struct{ problems []config.Problem }
 
 func (k *manifestChecker) add(key, format string, args ...any) {
-	k.problems = append(k.problems, ManifestProblem{Key: key, Message: fmt.Sprintf(format, args...)})
+	k.problems = append(k.problems, config.Problem{Key: key, Message: fmt.Sprintf(format, args...)})
 }
 
 func (k *manifestChecker) required(key string, v string) bool {
@@ -494,7 +321,7 @@ func (k *manifestChecker) finite(key string, v float64) bool {
 }
 
 // validate checks every field; the keys it reports are dotted YAML paths.
-func (m *Manifest) validate() []ManifestProblem {
+func (m *Manifest) validate() []config.Problem {
 	var k manifestChecker
 	if k.required("name", m.Name) && !modelNameRE.MatchString(m.Name) {
 		k.add("name", "may hold only letters, digits, '.', '-' and '_', got %q", m.Name)

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"flowwatch/internal/config"
 )
 
 const densityManifestYAML = `name: crowd
@@ -153,9 +155,9 @@ func TestManifestErrorsNameFileLineAndKey(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseManifest("m.yaml", []byte(tc.yaml))
-			var me *ManifestError
+			var me *config.Error
 			if !errors.As(err, &me) {
-				t.Fatalf("error %v, want a *ManifestError", err)
+				t.Fatalf("error %v, want a *config.Error", err)
 			}
 			msg := err.Error()
 			for _, w := range tc.want {
