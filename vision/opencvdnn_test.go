@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -44,7 +45,7 @@ func TestOpenCVMatchesORT(t *testing.T) {
 	cvD := newTestRunner(t, RunnerConfig{Backend: BackendOpenCV, ModelPath: det})
 	in := randomTensor(200, 2, 3, 320, 320)
 	want := mustRun(t, ortD, in)
-	if !sameRunnerShape(want.Shape, []int64{2, 6, 2100}) {
+	if !slices.Equal(want.Shape, []int64{2, 6, 2100}) {
 		t.Fatalf("detect_yolov8_tiny output shape %v, want [2 6 2100]", want.Shape)
 	}
 	compareTensors(t, "detect_yolov8_tiny, opencv vs onnxruntime", mustRun(t, cvD, in), want, 1e-3)

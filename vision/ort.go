@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -289,7 +290,7 @@ func (r *ortRunner) Run(ctx context.Context, in *Tensor) (*Tensor, error) {
 	}
 	r.runs++
 	for _, s := range r.shapes {
-		if sameRunnerShape(s.shape, in.Shape) {
+		if slices.Equal(s.shape, in.Shape) {
 			s.used = r.runs
 			copy(s.in.GetData(), in.Data)
 			if err := r.session.RunWithBinding(s.binding); err != nil {

@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,7 +102,7 @@ func tensorSum(t *Tensor) float64 {
 // within rel of want, relative to want's largest magnitude.
 func compareTensors(t testing.TB, what string, got, want *Tensor, rel float64) {
 	t.Helper()
-	if !sameRunnerShape(got.Shape, want.Shape) {
+	if !slices.Equal(got.Shape, want.Shape) {
 		t.Fatalf("%s: shape %v, want %v", what, got.Shape, want.Shape)
 	}
 	var scale float64
@@ -128,7 +129,7 @@ func compareTensors(t testing.TB, what string, got, want *Tensor, rel float64) {
 func checkDensityOutput(t testing.TB, in []int64, out *Tensor) {
 	t.Helper()
 	want := []int64{in[0], 1, in[2] / 4, in[3] / 4}
-	if !sameRunnerShape(out.Shape, want) {
+	if !slices.Equal(out.Shape, want) {
 		t.Fatalf("input %v: output shape %v, want %v", in, out.Shape, want)
 	}
 	positive := 0

@@ -162,19 +162,6 @@ func checkRunnerInput(t *Tensor) error {
 	return nil
 }
 
-// sameRunnerShape reports whether a and b are equal.
-func sameRunnerShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // checkRunnerModel checks that path is a readable regular file, so that a
 // missing model is reported the same way by every backend.
 func checkRunnerModel(backend, path string) error {

@@ -31,18 +31,10 @@ func Render(cfg Config, frame func(i int, img *image.RGBA, heads []Head) error) 
 	if err != nil {
 		return err
 	}
-	var heads []Head
-	for i := range r.frames {
-		if i > 0 {
-			r.crowd.step(r.dt)
-		}
+	return r.run(func(i int, heads []Head) error {
 		r.draw(i)
-		heads = r.crowd.heads(heads[:0])
-		if err := frame(i, r.img, heads); err != nil {
-			return err
-		}
-	}
-	return nil
+		return frame(i, r.img, heads)
+	})
 }
 
 // simulate runs the crowd of cfg without drawing and calls fn with the truth
@@ -52,6 +44,12 @@ func simulate(cfg Config, fn func(i int, heads []Head) error) error {
 	if err != nil {
 		return err
 	}
+	return r.run(fn)
+}
+
+// run steps the crowd through every frame and calls fn with each frame's
+// truth, after the crowd has moved to that frame.
+func (r *renderer) run(fn func(i int, heads []Head) error) error {
 	var heads []Head
 	for i := range r.frames {
 		if i > 0 {
