@@ -114,6 +114,11 @@ func TestRedactURL(t *testing.T) {
 		{"rtsp://u:p@ss@host/x?y=1", "rtsp://u:***@host/x?y=1"},
 		{`dial "rtsp://a:b1@h/x" and rtsp://c:d2@h2 failed`, `dial "rtsp://a:***@h/x" and rtsp://c:***@h2 failed`},
 		{"not a url: user:pw@host", "not a url: user:pw@host"},
+		{"rtsp://admin:pa#ss@10.0.0.1/s", "rtsp://admin:***@10.0.0.1/s"},
+		{"rtsp://admin:pa/ss@10.0.0.1/s", "rtsp://admin:***@10.0.0.1/s"},
+		{"rtsp://admin:pa?ss@10.0.0.1/s", "rtsp://admin:***@10.0.0.1/s"},
+		{`parse "rtsp://admin:pa#ss@h/s": invalid port`, `parse "rtsp://admin:***@h/s": invalid port`},
+		{"rtsp://u:p@h/a rtsp://v:q@h/b", "rtsp://u:***@h/a rtsp://v:***@h/b"},
 	}
 	for _, c := range cases {
 		if got := RedactURL(c.in); got != c.want {

@@ -48,9 +48,16 @@ func redactURLs(s string) string {
 		b.WriteString(rest[:authStart])
 		rest = rest[authStart:]
 
-		authEnd := strings.IndexAny(rest, "/?# \t\n\"'")
+		// The userinfo ends at the last '@' of the address, which itself
+		// ends at white space, a quote or the next URL: a password may hold
+		// '/', '?' or '#' that a sloppy client left unescaped. When a path
+		// holds an '@' this over-redacts, which is the safe side.
+		authEnd := strings.IndexAny(rest, " \t\n\"'")
 		if authEnd < 0 {
 			authEnd = len(rest)
+		}
+		if next := strings.Index(rest[:authEnd], "://"); next >= 0 {
+			authEnd = next
 		}
 		authority := rest[:authEnd]
 		at := strings.LastIndexByte(authority, '@')

@@ -347,3 +347,24 @@ func (c *polygonClipper) area(poly [][2]float64, x0, y0, x1, y1 float64) float64
 	}
 	return math.Abs(shoelace(c.a))
 }
+
+// CountEstimate returns the people in each zone (and ZoneAll) of one
+// frame's estimate, by the rule of the estimator's task: a detection model
+// counts the detections whose foot point lies in the zone; a density
+// estimate counts the density mass inside it. ZoneAll is always e.Count.
+func (s *ZoneSet) CountEstimate(e Estimate, task Task, frameW, frameH int) map[string]float64 {
+	var counts map[string]float64
+	switch {
+	case task == TaskDetection:
+		counts = s.CountDetections(e.Detections, frameW, frameH)
+	case e.Density != nil:
+		counts = s.Counts(e.Density)
+	default:
+		counts = make(map[string]float64, len(s.zones)+1)
+		for _, z := range s.zones {
+			counts[z.Name] = 0
+		}
+	}
+	counts[ZoneAll] = e.Count
+	return counts
+}

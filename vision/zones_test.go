@@ -242,3 +242,25 @@ func TestZoneSetRefusesBadZones(t *testing.T) {
 		t.Errorf("no zones: %v", got)
 	}
 }
+
+func TestCountEstimateFollowsTheTask(t *testing.T) {
+	zs, err := NewZoneSet([]Zone{{Name: "left", Polygon: [][2]float64{{0, 0}, {0.5, 0}, {0.5, 1}, {0, 1}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A person whose foot stands just left of the middle of a 100 px wide
+	// frame: its density cell straddles the zone's edge, but a detection
+	// counts whole, by its foot point.
+	det := Detection{X0: 40, Y0: 10, X1: 58, Y1: 60, Score: 0.9}
+	e := Estimate{Count: 1, Detections: []Detection{det}, Density: DetectionDensity([]Detection{det}, 100, 100)}
+	if got := zs.CountEstimate(e, TaskDetection, 100, 100); got["left"] != 1 || got[ZoneAll] != 1 {
+		t.Errorf("detection counts %v, want left 1, all 1", got)
+	}
+	dm := &DensityMap{Cols: 2, Rows: 1, CellW: 50, CellH: 100, Data: []float32{2.5, 1}}
+	if got := zs.CountEstimate(Estimate{Count: 3.5, Density: dm}, TaskDensity, 100, 100); got["left"] != 2.5 || got[ZoneAll] != 3.5 {
+		t.Errorf("density counts %v, want left 2.5, all 3.5", got)
+	}
+	if got := zs.CountEstimate(Estimate{Count: 0}, TaskDensity, 100, 100); got["left"] != 0 || len(got) != 2 {
+		t.Errorf("empty estimate counts %v", got)
+	}
+}

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -75,10 +77,32 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return analyze(ctx, o, stdout, stderr)
 }
 
+// maxDecodeErrorsInARow ends a run whose source yields only errors.
+const maxDecodeErrorsInARow = 100
+
+// inputName names an input for a heatmap or a log: a file's base name, or
+// the last part of a URL's path (its host when it has none), never its
+// credentials.
+func inputName(input string) string {
+	if !strings.Contains(input, "://") {
+		return filepath.Base(input)
+	}
+	u, err := url.Parse(input)
+	if err != nil {
+		return "stream"
+	}
+	if base := path.Base(u.Path); base != "" && base != "/" && base != "." {
+		return base
+	}
+	return u.Hostname()
+}
+
 // analysisRun holds one analyze run's state.
 type analysisRun struct {
 	o        analyzeOptions
+	name     string // the input, fit to show: passwords removed
 	est      vision.Estimator
+	task     vision.Task
 	zones    *vision.ZoneSet
 	zoneList []vision.Zone
 	csv      *bufio.Writer
@@ -121,7 +145,8 @@ func analyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer) er
 	}
 	defer est.Close()
 
-	r := &analysisRun{o: o, est: est, zones: zs, zoneList: zones, errs: map[string]*zoneError{}}
+	r := &analysisRun{o: o, name: ingest.RedactURL(o.input), est: est, task: est.Info().Task,
+		zones: zs, zoneList: zones, errs: map[string]*zoneError{}}
 	if err := r.loadTruth(); err != nil {
 		return err
 	}
@@ -132,6 +157,8 @@ func analyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer) er
 	}
 	defer f.Close()
 	r.csv = bufio.NewWriter(f)
+	// Counts written before a failure or an interrupt are kept.
+	defer r.csv.Flush()
 	fmt.Fprintln(r.csv, "frame,pts_ms,zone,count")
 
 	total := info.Frames
@@ -147,15 +174,24 @@ func analyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer) er
 		batch = batch[:0]
 	}
 	defer release()
-	var decoded int64
+	var decoded, decodeErrors, inARow int64
 	for o.frames == 0 || decoded < o.frames {
 		fr, err := src.Next(ctx)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("analyze %s: frame %d: %w", o.input, decoded, err)
+			// A damaged packet costs its picture, not the run; a source
+			// that yields nothing but errors ends it.
+			if ctx.Err() != nil || inARow >= maxDecodeErrorsInARow {
+				return fmt.Errorf("analyze %s: after frame %d: %w", r.name, decoded, err)
+			}
+			decodeErrors++
+			inARow++
+			fmt.Fprintf(stderr, "analyze %s: after frame %d: %v (skipped)\n", r.name, decoded, err)
+			continue
 		}
+		inARow = 0
 		decoded++
 		if fr.Index%int64(o.every) != 0 {
 			fr.Release()
@@ -186,7 +222,10 @@ func analyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer) er
 	}
 	ei := est.Info()
 	fmt.Fprintf(stdout, "analysed %d of %d decoded frames of %s with %s (%s); counts in %s\n",
-		r.analysed, decoded, o.input, estimatorName(ei), ei.Backend, o.out)
+		r.analysed, decoded, r.name, estimatorName(ei), ei.Backend, o.out)
+	if decodeErrors > 0 {
+		fmt.Fprintf(stdout, "%d damaged packets were skipped\n", decodeErrors)
+	}
 	if o.heatmap != "" {
 		if err := r.writeHeatmap(); err != nil {
 			return err
@@ -213,7 +252,7 @@ func openEstimator(o analyzeOptions, info ingest.FileInfo) (vision.Estimator, er
 			return nil, fmt.Errorf("analyze: the classic estimator needs --pixels-per-person (foreground pixels one person covers at mid-height)")
 		}
 		return vision.NewClassicEstimator(vision.ClassicConfig{
-			Camera:          filepath.Base(o.input),
+			Camera:          inputName(o.input),
 			PixelsPerPerson: o.pixelsPerPerson,
 			HorizonRow:      o.horizon,
 		})
@@ -256,17 +295,17 @@ func loadZones(path string) ([]vision.Zone, error) {
 // loadTruth opens --truth, or the truth file beside the input when there
 // is one (synth-dense.mp4 → synth-dense.truth.csv).
 func (r *analysisRun) loadTruth() error {
-	path := r.o.truth
-	if path == "" && !strings.Contains(r.o.input, "://") {
+	truthPath := r.o.truth
+	if truthPath == "" && !strings.Contains(r.o.input, "://") {
 		guess := strings.TrimSuffix(r.o.input, filepath.Ext(r.o.input)) + ".truth.csv"
 		if _, err := os.Stat(guess); err == nil {
-			path = guess
+			truthPath = guess
 		}
 	}
-	if path == "" {
+	if truthPath == "" {
 		return nil
 	}
-	t, err := synth.LoadTruth(path)
+	t, err := synth.LoadTruth(truthPath)
 	if err != nil {
 		return fmt.Errorf("analyze: %w", err)
 	}
@@ -278,15 +317,11 @@ func (r *analysisRun) loadTruth() error {
 func (r *analysisRun) estimate(ctx context.Context, frames []*ingest.Frame) error {
 	res, err := r.est.Estimate(ctx, frames)
 	if err != nil {
-		return fmt.Errorf("analyze %s: frames %d–%d: %w", r.o.input, frames[0].Index, frames[len(frames)-1].Index, err)
+		return fmt.Errorf("analyze %s: frames %d–%d: %w", r.name, frames[0].Index, frames[len(frames)-1].Index, err)
 	}
 	for i, e := range res {
 		fr := frames[i]
-		counts := map[string]float64{"all": e.Count}
-		if e.Density != nil && len(r.zoneList) > 0 {
-			counts = r.zones.Counts(e.Density)
-			counts["all"] = e.Count
-		}
+		counts := r.zones.CountEstimate(e, r.task, fr.Width, fr.Height)
 		names := make([]string, 0, len(counts))
 		for name := range counts {
 			if name != "all" {
@@ -398,7 +433,7 @@ func (r *analysisRun) writeHeatmap() error {
 		return fmt.Errorf("analyze: heatmap: no frame was analysed with a density map")
 	}
 	g := vision.HeatmapGrid{
-		Camera: filepath.Base(r.o.input),
+		Camera: inputName(r.o.input),
 		Cols:   r.heatCols,
 		Rows:   r.heatRows,
 		Frames: r.heatN,

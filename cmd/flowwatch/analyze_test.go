@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"fmt"
 	"image/png"
 	"io"
 	"math"
@@ -211,5 +212,30 @@ func TestAnalyzeClassicEstimator(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "classic estimator") {
 		t.Errorf("summary does not say the classic estimator was used: %q", stdout.String())
+	}
+}
+
+func TestAnalyzeNeverShowsPasswords(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "c.csv")
+	var stdout, stderr bytes.Buffer
+	port := freePort(t)
+	input := fmt.Sprintf("rtsp://admin:pa#ss-s3cret@127.0.0.1:%d/gate", port)
+	err := run(context.Background(), []string{"analyze", input, "--model", testModel, "--out", out}, &stdout, &stderr)
+	if err == nil {
+		t.Fatal("analyze of a closed port succeeded")
+	}
+	for _, text := range []string{err.Error(), stdout.String(), stderr.String()} {
+		if strings.Contains(text, "s3cret") {
+			t.Errorf("password shown: %q", text)
+		}
+	}
+	for in, want := range map[string]string{
+		"rtsp://u:p@cam.local:554/streams/main": "main",
+		"rtsp://u:p@cam.local":                  "cam.local",
+		"/data/clips/gate.mp4":                  "gate.mp4",
+	} {
+		if got := inputName(in); got != want {
+			t.Errorf("inputName(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

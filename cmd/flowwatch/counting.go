@@ -112,6 +112,7 @@ type cameraCounter struct {
 	name    string
 	queue   *vision.CameraQueue
 	zones   *vision.ZoneSet
+	task    vision.Task
 	history *vision.HeatmapHistory
 	set     *metrics.Set
 	log     *slog.Logger
@@ -132,7 +133,7 @@ func (c *counting) addCamera(cc config.Camera, set *metrics.Set) (*cameraCounter
 	if err != nil {
 		return nil, fmt.Errorf("camera %q: %w", cc.Name, err)
 	}
-	return &cameraCounter{name: cc.Name, queue: q, zones: zs, history: c.history, set: set, log: c.log}, nil
+	return &cameraCounter{name: cc.Name, queue: q, zones: zs, task: c.est.Info().Task, history: c.history, set: set, log: c.log}, nil
 }
 
 // submit hands a frame to the scheduler, which releases it.
@@ -148,12 +149,8 @@ func (cc *cameraCounter) done(r vision.Result) {
 		return
 	}
 	e := r.Estimate
-	counts := map[string]float64{vision.ZoneAll: e.Count}
+	counts := cc.zones.CountEstimate(e, cc.task, r.Frame.Width, r.Frame.Height)
 	if e.Density != nil {
-		for zone, n := range cc.zones.Counts(e.Density) {
-			counts[zone] = n
-		}
-		counts[vision.ZoneAll] = e.Count
 		if err := cc.history.Add(cc.name, time.Now(), e.Density, r.Frame.Width, r.Frame.Height); err != nil {
 			cc.log.Warn("heatmap not updated", "camera", cc.name, "err", err)
 		}
