@@ -6,11 +6,23 @@
 #   ./cmd/flowwatch   RTSP ingest and decode of live 1080p25 cameras served
 #                     by a simulator in a child process, in cores per camera
 #                     and against ffmpeg -threads 1 on the same clip, and how
-#                     many keyframes-only cameras fit in half a core.
+#                     many keyframes-only cameras fit in half a core; and
+#                     the resident memory serve's per-camera stack costs
+#                     (BenchmarkResidentMemoryPerCamera: 1 and 8 vtest
+#                     cameras counted by the model, MB/camera, about 1 min);
+#   ./vision          BenchmarkModel: the default model ($FLOWWATCH_BENCH_MODEL
+#                     to pick another) through the whole Estimator on vtest
+#                     frames (768x576) and 1080p frames, ONNX Runtime (2
+#                     threads) and OpenCV DNN, batch 1 and 4: ms/frame,
+#                     frames/s, ort/opencv and x-batch1 (about 2 minutes).
+#                     Without models/default it measures the tiny test model
+#                     and says so (rows named *-fallback, fallback 1).
 #
-# Every figure is measured in this run, references included. The live
-# benchmarks run in real time (about 5 minutes; the first run also renders
-# the synthetic clip into ~/.cache/flowwatch/bench, about 2 minutes more).
+# Every figure is measured in this run, references included; the load
+# average is printed before and after, since the machine may be shared. The
+# live benchmarks run in real time (about 6 minutes; the first run also
+# renders the synthetic clip into ~/.cache/flowwatch/bench, about 2 minutes
+# more).
 # FLOWWATCH_BENCH_WINDOW (a Go duration, default 20s) sets how long each
 # live measurement lasts. The full output is kept in
 # ~/.cache/flowwatch/bench/results-<time>.txt.
@@ -28,14 +40,19 @@ log="$cache/results-$(date +%Y%m%d-%H%M%S).txt"
 file_decode='^Benchmark(DecodeAll|DecodeKeyframes|FFmpegReference)$'
 
 # Build the test binaries first, so compiling does not overlap a measurement.
-"$GO" test -run '^$' -count=1 ./ingest ./cmd/flowwatch >/dev/null
+"$GO" test -run '^$' -count=1 ./ingest ./cmd/flowwatch ./vision >/dev/null
 
 {
   echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -srm), $(nproc) CPUs, $("$GO" version)"
   echo "# $(ffmpeg -version | head -n 1)"
+  echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   "$GO" test -run '^$' -bench "$file_decode" -benchtime 3x -count=1 -timeout 20m ./ingest
   "$GO" test -run '^$' -bench . -skip "$file_decode" -count=1 -timeout 20m ./ingest
+  # Every live benchmark, BenchmarkResidentMemoryPerCamera included.
   "$GO" test -run '^$' -bench . -benchtime 1x -count=1 -timeout 30m ./cmd/flowwatch
+  # The model benchmark's rows take 8 s each (or one call, when slower).
+  "$GO" test -run '^$' -bench '^BenchmarkModel$' -benchtime 8s -count=1 -timeout 20m ./vision
+  echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 } 2>&1 | tee "$log"
 
 # One row per benchmark: its package, its name without the GOMAXPROCS
@@ -56,6 +73,10 @@ awk '
       if (own && $(i + 1) == "ns/op") continue
       row = row sprintf("  %s %s", $i, $(i + 1))
     }
-    printf "%-24s %-44s%s\n", pkg, name, row
+    printf "%-24s %-66s%s\n", pkg, name, row
   }
+  /^# load average/ { print }
 ' "$log"
+if grep -q '^Benchmark[^ ]*-fallback' "$log"; then
+  echo "NOTE: models/default was missing: the *-fallback rows measure the tiny test model (vision/testdata/density_tiny), not the default model."
+fi
