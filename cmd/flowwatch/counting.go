@@ -47,6 +47,7 @@ func startCounting(cfg *config.Config, log *slog.Logger) (*counting, error) {
 			Threads:  cfg.Vision.Threads,
 			Provider: cfg.Vision.Provider,
 			DeviceID: cfg.Vision.DeviceID,
+			FP16:     cfg.Vision.FP16,
 			Library:  cfg.Vision.ORTLibrary,
 		},
 	})

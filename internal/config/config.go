@@ -52,6 +52,8 @@ type Vision struct {
 	Provider string `yaml:"provider"`
 	// DeviceID is the GPU index for cuda and tensorrt.
 	DeviceID int `yaml:"device_id"`
+	// FP16 lets TensorRT compute in half precision.
+	FP16 bool `yaml:"fp16"`
 	// ORTLibrary is the path of libonnxruntime; empty means
 	// $FLOWWATCH_ORT_LIB or the library installed by setup.
 	ORTLibrary string `yaml:"ort_library"`

@@ -70,6 +70,7 @@ var configCases = []struct {
 	{"tiers order", "rules:\n  yellow: 0.95\n  orange: 0.9\n", 2, "rules.yellow"},
 	{"syntax", "a: 1\nb: 2\nc: @x\n", 3, "cannot start any token"},
 	{"wrong type", "vision:\n  threads: many\n", 2, "many"},
+	{"fp16 without tensorrt", "vision:\n  provider: cuda\n  fp16: true\n", 3, "vision.fp16: half precision needs provider tensorrt"},
 }
 
 func TestParseReportsFileLineAndKey(t *testing.T) {

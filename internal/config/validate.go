@@ -37,6 +37,9 @@ func validate(c *Config) []Problem {
 	k.oneOf("vision.provider", c.Vision.Provider, "cpu", "cuda", "tensorrt")
 	k.between("vision.threads", float64(c.Vision.Threads), 1, 256)
 	k.between("vision.batch_size", float64(c.Vision.BatchSize), 1, 64)
+	if c.Vision.FP16 && c.Vision.Provider != "tensorrt" {
+		k.add("vision.fp16", "half precision needs provider tensorrt, got %q", c.Vision.Provider)
+	}
 	if c.Vision.DeviceID < 0 {
 		k.add("vision.device_id", "must be 0 or more, got %d", c.Vision.DeviceID)
 	}
