@@ -15,7 +15,7 @@ export FLOWWATCH_SAMPLES ?= $(MEDIA)
 export FLOWWATCH_ORT_LIB ?= $(ORT_LIB)
 export FLOWWATCH_MODELS ?= $(ROOT)/models
 
-.PHONY: setup deps build samples run test bench fuzz vet clean
+.PHONY: setup deps build samples run test bench fuzz model vet clean
 
 ## setup: system packages, the ONNX Runtime library, the sample videos (idempotent)
 setup: deps samples
@@ -42,6 +42,10 @@ test: setup
 ## bench: throughput and CPU figures against reference runs (ffmpeg)
 bench: setup
 	bash scripts/bench.sh
+
+## model: train models/default again from scratch (CPU, fixed seeds; see models/train/README.md)
+model: deps build
+	/usr/bin/python3 models/train/train.py all
 
 ## fuzz: each fuzz target for a while (FUZZTIME, default 1m)
 FUZZTIME ?= 1m
