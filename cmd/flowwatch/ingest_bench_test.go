@@ -403,22 +403,7 @@ func benchMeasure(b *testing.B, clip *benchClip, n int, mode benchMode, window t
 		})
 	}
 
-	deadline := time.Now().Add(30*time.Second + time.Duration(n)*time.Second)
-	for {
-		ready := 0
-		for i, c := range cams {
-			if c.State().Status == event.CameraLive && delivered[i].Load() > 0 {
-				ready++
-			}
-		}
-		if ready == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%d of %d cameras live with a delivered frame by the deadline; first state: %+v", ready, n, cams[0].State())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	benchWaitReady(b, cams, "a delivered frame", func(i int) bool { return delivered[i].Load() > 0 })
 	time.Sleep(benchWarmup)
 
 	type snapshot struct {
@@ -576,5 +561,28 @@ func BenchmarkKeyframesCapacity(b *testing.B) {
 		b.ReportMetric(float64(predicted), "predicted")
 		b.ReportMetric(one.cores, "cores/camera")
 		b.ReportMetric(fits, "fits")
+	}
+}
+
+// benchWaitReady waits until every camera is live and has(i) holds for
+// each, failing the benchmark after a deadline that grows with the number
+// of cameras; what names the awaited thing in the failure.
+func benchWaitReady(b *testing.B, cams []*ingest.Camera, what string, has func(i int) bool) {
+	b.Helper()
+	deadline := time.Now().Add(30*time.Second + time.Duration(len(cams))*time.Second)
+	for {
+		ready := 0
+		for i, c := range cams {
+			if c.State().Status == event.CameraLive && has(i) {
+				ready++
+			}
+		}
+		if ready == len(cams) {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d cameras live with %s by the deadline; first state: %+v", ready, len(cams), what, cams[0].State())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -17,7 +17,6 @@ import (
 
 	"flowwatch/ingest"
 	"flowwatch/internal/config"
-	"flowwatch/internal/event"
 	"flowwatch/samples"
 	"flowwatch/vision"
 )
@@ -248,22 +247,7 @@ func memMeasure(b *testing.B, clip *benchClip, model, lib string) memResult {
 			analyses = append(analyses, a)
 			wg.Go(func() { a.run(ctx) })
 		}
-		deadline := time.Now().Add(30*time.Second + time.Duration(n)*time.Second)
-		for {
-			ready := 0
-			for i, c := range cams {
-				if c.State().Status == event.CameraLive && analyses[i].frames.Get() > 0 {
-					ready++
-				}
-			}
-			if ready == n {
-				return
-			}
-			if time.Now().After(deadline) {
-				b.Fatalf("%d of %d cameras live with an analysed frame by the deadline; first state: %+v", ready, n, cams[0].State())
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		benchWaitReady(b, cams, "an analysed frame", func(i int) bool { return analyses[i].frames.Get() > 0 })
 	}
 	// settle lets the cameras run, then returns the mean RSS and Go heap
 	// over memSamples readings, and the analysed frames per second per
