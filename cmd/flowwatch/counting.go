@@ -115,7 +115,7 @@ type cameraCounter struct {
 	zones   *vision.ZoneSet
 	task    vision.Task
 	history *vision.HeatmapHistory
-	set     *metrics.Set
+	gauges  map[string]*metrics.Gauge // by zone, ZoneAll included
 	log     *slog.Logger
 }
 
@@ -134,7 +134,12 @@ func (c *counting) addCamera(cc config.Camera, set *metrics.Set) (*cameraCounter
 	if err != nil {
 		return nil, fmt.Errorf("camera %q: %w", cc.Name, err)
 	}
-	return &cameraCounter{name: cc.Name, queue: q, zones: zs, task: c.est.Info().Task, history: c.history, set: set, log: c.log}, nil
+	// The gauges are made once here, not per frame.
+	gauges := map[string]*metrics.Gauge{}
+	for _, name := range append([]string{vision.ZoneAll}, zoneNames(zones)...) {
+		gauges[name] = set.GetOrCreateGauge(fmt.Sprintf(`flowwatch_zone_people{camera=%q,zone=%q}`, cc.Name, name), nil)
+	}
+	return &cameraCounter{name: cc.Name, queue: q, zones: zs, task: c.est.Info().Task, history: c.history, gauges: gauges, log: c.log}, nil
 }
 
 // submit hands a frame to the scheduler, which releases it.
@@ -157,8 +162,18 @@ func (cc *cameraCounter) done(r vision.Result) {
 		}
 	}
 	for zone, n := range counts {
-		cc.set.GetOrCreateGauge(fmt.Sprintf(`flowwatch_zone_people{camera=%q,zone=%q}`, cc.name, zone), nil).Set(n)
+		if g := cc.gauges[zone]; g != nil {
+			g.Set(n)
+		}
 	}
+}
+
+func zoneNames(zones []vision.Zone) []string {
+	names := make([]string, len(zones))
+	for i, z := range zones {
+		names[i] = z.Name
+	}
+	return names
 }
 
 // close removes the camera from the scheduler.
