@@ -33,6 +33,76 @@ func migrations() []migration {
 	PRIMARY KEY (camera, bucket_start)
 ) WITHOUT ROWID`,
 		},
+		{
+			version: 2,
+			name:    "counts, alerts, outbox",
+			sql: `CREATE TABLE counts_1s (
+	target  TEXT    NOT NULL,
+	t       INTEGER NOT NULL, -- unix seconds
+	count   REAL    NOT NULL, -- the last count written for the second
+	min     REAL    NOT NULL,
+	max     REAL    NOT NULL,
+	samples INTEGER NOT NULL CHECK (samples > 0),
+	PRIMARY KEY (target, t)
+) WITHOUT ROWID;
+CREATE INDEX counts_1s_t ON counts_1s (t);
+
+CREATE TABLE counts_1m (
+	target  TEXT    NOT NULL,
+	t       INTEGER NOT NULL, -- unix seconds of the minute's start
+	sum     REAL    NOT NULL,
+	min     REAL    NOT NULL,
+	max     REAL    NOT NULL,
+	samples INTEGER NOT NULL CHECK (samples > 0),
+	PRIMARY KEY (target, t)
+) WITHOUT ROWID;
+CREATE INDEX counts_1m_t ON counts_1m (t);
+
+CREATE TABLE alerts (
+	id          INTEGER PRIMARY KEY,
+	key         TEXT    NOT NULL,
+	rule        TEXT    NOT NULL,
+	target      TEXT    NOT NULL,
+	level       TEXT    NOT NULL,
+	state       TEXT    NOT NULL CHECK (state IN ('open', 'acknowledged', 'resolved')),
+	opened_at   INTEGER NOT NULL, -- unix ms
+	updated_at  INTEGER NOT NULL, -- unix ms
+	resolved_at INTEGER,          -- unix ms; NULL until resolved
+	data        BLOB    NOT NULL  -- JSON of event.Alert
+);
+-- At most one alert per key is not resolved.
+CREATE UNIQUE INDEX alerts_unresolved_key ON alerts (key) WHERE state != 'resolved';
+CREATE INDEX alerts_opened_at ON alerts (opened_at);
+
+CREATE TABLE alert_changes (
+	alert_id INTEGER NOT NULL REFERENCES alerts (id),
+	seq      INTEGER NOT NULL CHECK (seq >= 1), -- 1, 2, 3… per alert
+	kind     TEXT    NOT NULL,
+	at       INTEGER NOT NULL, -- unix ms
+	by_user  TEXT    NOT NULL,
+	note     TEXT    NOT NULL,
+	data     BLOB    NOT NULL, -- JSON of event.AlertChange
+	PRIMARY KEY (alert_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE outbox (
+	id              INTEGER PRIMARY KEY,
+	alert_id        INTEGER NOT NULL REFERENCES alerts (id),
+	seq             INTEGER NOT NULL,
+	channel         TEXT    NOT NULL,
+	idempotency_key TEXT    NOT NULL,
+	payload         BLOB    NOT NULL, -- JSON of event.AlertChange
+	created_at      INTEGER NOT NULL, -- unix ms
+	attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+	next_attempt_at INTEGER NOT NULL, -- unix ms
+	last_error      TEXT    NOT NULL DEFAULT '',
+	delivered_at    INTEGER,          -- unix ms; NULL until delivered
+	dead_at         INTEGER,          -- unix ms; NULL unless given up
+	UNIQUE (channel, idempotency_key)
+);
+CREATE INDEX outbox_due ON outbox (channel, delivered_at, dead_at, next_attempt_at);
+CREATE INDEX outbox_alert ON outbox (alert_id)`,
+		},
 	}
 }
 
