@@ -21,6 +21,8 @@ type Config struct {
 	Rules Rules `yaml:"rules"`
 	// Users are local accounts created at start when missing.
 	Users []User `yaml:"users"`
+	// Notify configures where alerts are sent besides the console.
+	Notify Notify `yaml:"notify"`
 }
 
 // Console configures the HTTP server.
@@ -40,6 +42,9 @@ type Storage struct {
 	CountsRetention time.Duration `yaml:"counts_retention"`
 	// RollupRetention is how long per-minute rollups are kept. Default 365 days.
 	RollupRetention time.Duration `yaml:"rollup_retention"`
+	// AlertsRetention is how long resolved alerts and their history are
+	// kept. Default 365 days.
+	AlertsRetention time.Duration `yaml:"alerts_retention"`
 }
 
 // Vision configures inference.
@@ -134,6 +139,23 @@ type Area struct {
 	AreaM2 float64 `yaml:"area_m2"`
 	// SpacePerVisitorM2 is the space each visitor needs. Default 1.0.
 	SpacePerVisitorM2 float64 `yaml:"space_per_visitor_m2"`
+	// Turnover is how many times a day the area's visitors are replaced
+	// (opening hours over the average stay); with it the area publishes a
+	// daily capacity of capacity × turnover (LB/T 034-2014). 0: none.
+	Turnover float64 `yaml:"turnover"`
+	// Links are the neighbouring areas visitors can be sent to when this
+	// one fills, with the way there.
+	Links []Link `yaml:"links"`
+}
+
+// Link joins an area to a neighbour for diversion advice.
+type Link struct {
+	// To names the neighbouring area.
+	To string `yaml:"to"`
+	// Route is the gate or path to take, as guards say it.
+	Route string `yaml:"route"`
+	// WalkMinutes is how long the walk takes.
+	WalkMinutes float64 `yaml:"walk_minutes"`
 }
 
 // Rules holds the thresholds that turn counts into levels.
@@ -147,6 +169,61 @@ type Rules struct {
 	Yellow float64 `yaml:"yellow"`
 	Orange float64 `yaml:"orange"`
 	Red    float64 `yaml:"red"`
+	// ClearMargin is the hysteresis of the tiers: a tier clears only when
+	// the ratio falls below its bound minus this. Default 0.05.
+	ClearMargin float64 `yaml:"clear_margin"`
+	// Smoothing is the window of the running median that counts pass
+	// through before any rule sees them. Default 10s.
+	Smoothing time.Duration `yaml:"smoothing"`
+	// MinDuration is how long a condition must hold before its alert is
+	// raised, changes level or clears. Default 10s.
+	MinDuration time.Duration `yaml:"min_duration"`
+	// Cooldown is how long after an alert clears before the same rule on
+	// the same target may raise again at the same level or lower (a
+	// higher level raises at once). Default 2m.
+	Cooldown time.Duration `yaml:"cooldown"`
+	// SurgePerMinute raises a surge alert when a target's count grows
+	// faster than this fraction of its capacity per minute. Default 0.2;
+	// negative turns it off.
+	SurgePerMinute float64 `yaml:"surge_per_minute"`
+	// TrendWindow is the span of recent counts whose trend drives the
+	// surge rate and the forecast. Default 1m.
+	TrendWindow time.Duration `yaml:"trend_window"`
+	// ForecastHorizon raises "will reach capacity in N minutes" when the
+	// trend reaches the red tier within this. Default 10m; negative turns
+	// it off.
+	ForecastHorizon time.Duration `yaml:"forecast_horizon"`
+	// CameraOffline raises a camera alert when a camera is not live for
+	// this long; its zones read unknown meanwhile. Default 30s.
+	CameraOffline time.Duration `yaml:"camera_offline"`
+	// EscalateAfter escalates an alert nobody acknowledged within this to
+	// EscalateTo. Default 2m; negative turns escalation off.
+	EscalateAfter time.Duration `yaml:"escalate_after"`
+	// EscalateTo is the role the escalation goes to. Default admin.
+	EscalateTo string `yaml:"escalate_to"`
+}
+
+// Notify configures alert delivery outside the console.
+type Notify struct {
+	// Webhooks receive every alert change as signed JSON.
+	Webhooks []Webhook `yaml:"webhooks"`
+	// RetryFor is how long an undelivered alert change is retried before
+	// it goes to the dead-letter list. Default 24h.
+	RetryFor time.Duration `yaml:"retry_for"`
+}
+
+// Webhook is one HTTP endpoint that receives alert changes.
+type Webhook struct {
+	// Name identifies the webhook in logs, metrics and the API.
+	Name string `yaml:"name"`
+	// URL is the http:// or https:// address to POST to.
+	URL string `yaml:"url"`
+	// Secret signs each request (HMAC-SHA256); it never appears in logs
+	// or answers.
+	Secret string `yaml:"secret"`
+	// MinLevel is the least level sent: info, yellow, orange or red.
+	// Default info (everything).
+	MinLevel string `yaml:"min_level"`
 }
 
 // User is a local account.

@@ -8,6 +8,7 @@ const (
 	DefaultDataDir         = "./data"
 	DefaultCountsRetention = 7 * 24 * time.Hour
 	DefaultRollupRetention = 365 * 24 * time.Hour
+	DefaultAlertsRetention = 365 * 24 * time.Hour
 	DefaultModel           = "default"
 	DefaultProvider        = "cpu"
 	DefaultThreads         = 1
@@ -24,6 +25,18 @@ const (
 	DefaultYellow          = 0.8
 	DefaultOrange          = 0.9
 	DefaultRed             = 1.0
+	DefaultClearMargin     = 0.05
+	DefaultSmoothing       = 10 * time.Second
+	DefaultMinDuration     = 10 * time.Second
+	DefaultCooldown        = 2 * time.Minute
+	DefaultSurgePerMinute  = 0.2
+	DefaultTrendWindow     = time.Minute
+	DefaultForecastHorizon = 10 * time.Minute
+	DefaultCameraOffline   = 30 * time.Second
+	DefaultEscalateAfter   = 2 * time.Minute
+	DefaultEscalateTo      = "admin"
+	DefaultRetryFor        = 24 * time.Hour
+	DefaultWebhookMinLevel = "info"
 )
 
 // DefaultComfortBounds are the upper bounds of the first four comfort
@@ -36,6 +49,7 @@ func ApplyDefaults(c *Config) {
 	setString(&c.Storage.DataDir, DefaultDataDir)
 	setDuration(&c.Storage.CountsRetention, DefaultCountsRetention)
 	setDuration(&c.Storage.RollupRetention, DefaultRollupRetention)
+	setDuration(&c.Storage.AlertsRetention, DefaultAlertsRetention)
 	setString(&c.Vision.Model, DefaultModel)
 	setString(&c.Vision.Provider, DefaultProvider)
 	setInt(&c.Vision.Threads, DefaultThreads)
@@ -69,6 +83,25 @@ func ApplyDefaults(c *Config) {
 	}
 	if c.Rules.Red == 0 {
 		c.Rules.Red = DefaultRed
+	}
+	r := &c.Rules
+	if r.ClearMargin == 0 {
+		r.ClearMargin = DefaultClearMargin
+	}
+	setDuration(&r.Smoothing, DefaultSmoothing)
+	setDuration(&r.MinDuration, DefaultMinDuration)
+	setDuration(&r.Cooldown, DefaultCooldown)
+	if r.SurgePerMinute == 0 {
+		r.SurgePerMinute = DefaultSurgePerMinute
+	}
+	setDuration(&r.TrendWindow, DefaultTrendWindow)
+	setDuration(&r.ForecastHorizon, DefaultForecastHorizon)
+	setDuration(&r.CameraOffline, DefaultCameraOffline)
+	setDuration(&r.EscalateAfter, DefaultEscalateAfter)
+	setString(&r.EscalateTo, DefaultEscalateTo)
+	setDuration(&c.Notify.RetryFor, DefaultRetryFor)
+	for i := range c.Notify.Webhooks {
+		setString(&c.Notify.Webhooks[i].MinLevel, DefaultWebhookMinLevel)
 	}
 }
 

@@ -31,6 +31,7 @@ func validate(c *Config) []Problem {
 	}
 	k.positive("storage.counts_retention", c.Storage.CountsRetention)
 	k.positive("storage.rollup_retention", c.Storage.RollupRetention)
+	k.positive("storage.alerts_retention", c.Storage.AlertsRetention)
 	if c.Storage.DataDir == "" {
 		k.add("storage.data_dir", "must not be empty")
 	}
@@ -119,6 +120,24 @@ func validate(c *Config) []Problem {
 		}
 	}
 
+	for i, a := range c.Areas {
+		if a.Turnover < 0 || math.IsNaN(a.Turnover) {
+			k.add(fmt.Sprintf("areas[%d].turnover", i), "must be 0 or more, got %g", a.Turnover)
+		}
+		for j, l := range a.Links {
+			key := fmt.Sprintf("areas[%d].links[%d]", i, j)
+			switch {
+			case !areas[l.To]:
+				k.add(key+".to", "no area %q", l.To)
+			case l.To == a.Name:
+				k.add(key+".to", "an area cannot divert to itself")
+			}
+			if l.WalkMinutes < 0 || math.IsNaN(l.WalkMinutes) {
+				k.add(key+".walk_minutes", "must be 0 or more, got %g", l.WalkMinutes)
+			}
+		}
+	}
+
 	r := c.Rules
 	if len(r.ComfortBounds) != 4 {
 		k.add("rules.comfort_bounds", "needs exactly four increasing fractions of capacity, got %d", len(r.ComfortBounds))
@@ -133,6 +152,31 @@ func validate(c *Config) []Problem {
 	if !(r.Yellow > 0 && r.Yellow < r.Orange && r.Orange < r.Red && r.Red <= 2) {
 		k.add("rules.yellow", "tiers must satisfy 0 < yellow < orange < red <= 2, got %g, %g, %g", r.Yellow, r.Orange, r.Red)
 	}
+	if !(r.ClearMargin > 0 && r.ClearMargin < r.Yellow) {
+		k.add("rules.clear_margin", "must lie between 0 and the yellow tier (%g), got %g", r.Yellow, r.ClearMargin)
+	}
+	k.positive("rules.smoothing", r.Smoothing)
+	k.positive("rules.min_duration", r.MinDuration)
+	k.positive("rules.cooldown", r.Cooldown)
+	k.positive("rules.trend_window", r.TrendWindow)
+	k.positive("rules.camera_offline", r.CameraOffline)
+	if math.IsNaN(r.SurgePerMinute) || r.SurgePerMinute > 10 {
+		k.add("rules.surge_per_minute", "must be a fraction of capacity per minute up to 10 (negative: off), got %g", r.SurgePerMinute)
+	}
+	k.oneOf("rules.escalate_to", r.EscalateTo, Roles...)
+
+	hooks := map[string]bool{}
+	for i, w := range c.Notify.Webhooks {
+		key := fmt.Sprintf("notify.webhooks[%d]", i)
+		k.name(key+".name", w.Name)
+		if hooks[w.Name] {
+			k.add(key+".name", "webhook %q is defined twice", w.Name)
+		}
+		hooks[w.Name] = true
+		k.webhookURL(key+".url", w.URL)
+		k.oneOf(key+".min_level", w.MinLevel, "info", "yellow", "orange", "red")
+	}
+	k.positive("notify.retry_for", c.Notify.RetryFor)
 
 	users := map[string]bool{}
 	for i, u := range c.Users {
@@ -152,6 +196,19 @@ func validate(c *Config) []Problem {
 		}
 	}
 	return k.problems
+}
+
+// webhookURL checks an http(s) URL without echoing any credentials in it.
+func (k *checker) webhookURL(key, raw string) {
+	u, err := url.Parse(raw)
+	switch {
+	case raw == "":
+		k.add(key, "a webhook needs a URL")
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		k.add(key, "must be an http:// or https:// URL")
+	case u.User != nil:
+		k.add(key, "must not carry credentials: put the shared secret in secret")
+	}
 }
 
 func (k *checker) listen(key, addr string) {
