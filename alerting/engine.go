@@ -316,7 +316,7 @@ func (e *Engine) refresh(t *target, now time.Time) {
 	if n := len(t.trend); n == 0 || now.After(t.trend[n-1].t) {
 		t.trend = append(t.trend, timedValue{now, t.value})
 	}
-	t.trend = dropBefore(t.trend, now.Add(-e.rules.TrendWindow))
+	t.trend = dropBefore(t.trend, now.Add(-e.forecastWindow()))
 }
 
 // evaluate runs the count rules of one target at time now.
@@ -336,7 +336,7 @@ func (e *Engine) evaluate(t *target, now time.Time, out []event.AlertChange) []e
 	held := e.levelOf(capKey)
 	out = e.settle(capKey, event.RuleCapacity, t, e.tiers.levelFor(ratio, held), now, out)
 
-	slope, ok := trendSlope(t.trend, e.rules.TrendWindow)
+	slope, ok := e.surgeSlope(t)
 	if e.rules.SurgePerMinute > 0 {
 		want := event.Level("")
 		if ok {
@@ -355,6 +355,7 @@ func (e *Engine) evaluate(t *target, now time.Time, out []event.AlertChange) []e
 		out = e.settle(alertKey(event.RuleSurge, t.name), event.RuleSurge, t, want, now, out)
 	}
 	if e.rules.ForecastHorizon > 0 {
+		slope, ok := e.forecastSlope(t)
 		want := event.Level("")
 		redAt := e.tiers.bounds[2] * float64(t.capacity)
 		if ok && slope > 0 && t.value < redAt {
@@ -622,28 +623,72 @@ func median(s []timedValue) float64 {
 	return (v[n/2-1] + v[n/2]) / 2
 }
 
+// forecastWindow is the span of counts a forecast's trend is drawn from:
+// the trend window, or half the horizon when that is longer (a trend of
+// one minute says little about the next ten).
+func (e *Engine) forecastWindow() time.Duration {
+	return max(e.rules.TrendWindow, e.rules.ForecastHorizon/2)
+}
+
+// surgeSlope is the target's growth over the trend window, people per
+// minute.
+func (e *Engine) surgeSlope(t *target) (float64, bool) {
+	return trendSlope(recent(t.trend, e.rules.TrendWindow), e.rules.TrendWindow)
+}
+
+// forecastSlope is the target's growth over the forecast window.
+func (e *Engine) forecastSlope(t *target) (float64, bool) {
+	w := e.forecastWindow()
+	return trendSlope(recent(t.trend, w), w)
+}
+
+// recent returns the tail of a time-ordered slice within window of its
+// last value.
+func recent(s []timedValue, window time.Duration) []timedValue {
+	if len(s) == 0 {
+		return s
+	}
+	cut := s[len(s)-1].t.Add(-window)
+	i, _ := slices.BinarySearchFunc(s, cut, func(v timedValue, t time.Time) int { return v.t.Compare(t) })
+	return s[i:]
+}
+
 // trendSlope fits a line to the points (least squares) and returns its
-// slope in people per minute; ok is false until the points span at least
-// half the window.
+// slope in people per minute. ok is false unless the points cover 90% of
+// the window and the slope stands clear of the noise (at least three times its
+// standard error), so that counting noise never reads as a trend.
 func trendSlope(s []timedValue, window time.Duration) (float64, bool) {
-	if len(s) < 3 || s[len(s)-1].t.Sub(s[0].t) < window/2 {
+	n := float64(len(s))
+	if len(s) < 5 || s[len(s)-1].t.Sub(s[0].t) < window*9/10 {
 		return 0, false
 	}
 	t0 := s[0].t
-	var sx, sy, sxx, sxy float64
+	var sx, sy float64
 	for _, p := range s {
-		x := p.t.Sub(t0).Minutes()
-		sx += x
+		sx += p.t.Sub(t0).Minutes()
 		sy += p.v
-		sxx += x * x
-		sxy += x * p.v
 	}
-	n := float64(len(s))
-	den := n*sxx - sx*sx
-	if den == 0 {
+	mx, my := sx/n, sy/n
+	var sxx, sxy float64
+	for _, p := range s {
+		dx := p.t.Sub(t0).Minutes() - mx
+		sxx += dx * dx
+		sxy += dx * (p.v - my)
+	}
+	if sxx == 0 {
 		return 0, false
 	}
-	return (n*sxy - sx*sy) / den, true
+	slope := sxy / sxx
+	var rss float64
+	for _, p := range s {
+		r := p.v - my - slope*(p.t.Sub(t0).Minutes()-mx)
+		rss += r * r
+	}
+	se := math.Sqrt(rss / (n - 2) / sxx)
+	if math.Abs(slope) < 3*se {
+		return slope, false
+	}
+	return slope, true
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -3,6 +3,7 @@ package alerting
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -533,6 +534,20 @@ func TestComfortGrades(t *testing.T) {
 			if !st.Known || st.Count != 55 || st.Comfort.Grade != 3 || st.DailyCapacity != 400 {
 				t.Fatalf("hall status %+v, want 55 people, grade 3 (一般), daily capacity 400", st)
 			}
+		}
+	}
+}
+
+func TestNoisyFlatCountsNeverTrend(t *testing.T) {
+	// a count that wobbles by up to ±30 around 40 of 100 places (dense
+	// crowds count that roughly): no surge, no forecast, over an hour,
+	// with the default smoothing
+	e := newTestEngine(t, "  smoothing: 10s\n")
+	rng := rand.New(rand.NewPCG(1, 2))
+	steps := feed(e, "cam-b", "lawn", 0, 3600, func(int) float64 { return 40 + 30*(rng.Float64()-0.5) })
+	for _, st := range steps {
+		if st.change.Alert.Rule == event.RuleSurge || st.change.Alert.Rule == event.RuleForecast {
+			t.Fatalf("noise read as a trend:\n%s", describeSteps(steps))
 		}
 	}
 }

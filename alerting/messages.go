@@ -32,11 +32,11 @@ func (e *Engine) describe(a *event.Alert, t *target) {
 		zh = fmt.Sprintf("「%s」当前约 %d 人，达到承载量 %d 人的 %d%%，%s。%s。", t.title, count, t.capacity, pct, words.zh, doZH)
 		en = fmt.Sprintf("%s holds about %d people, %d%% of its capacity of %d: %s. %s", t.title, count, pct, t.capacity, words.en, doEN)
 	case event.RuleSurge:
-		slope, _ := trendSlope(t.trend, e.rules.TrendWindow)
+		slope, _ := e.surgeSlope(t)
 		zh = fmt.Sprintf("「%s」人数快速上升，每分钟约增加 %.0f 人（当前约 %d 人，承载量的 %d%%），请提前分流。", t.title, slope, count, pct)
 		en = fmt.Sprintf("%s is filling fast: about %.0f more people a minute (now about %d, %d%% of capacity). Start diverting early.", t.title, slope, count, pct)
 	case event.RuleForecast:
-		slope, _ := trendSlope(t.trend, e.rules.TrendWindow)
+		slope, _ := e.forecastSlope(t)
 		mins := 0
 		if slope > 0 {
 			mins = int(math.Ceil((e.tiers.bounds[2]*float64(t.capacity) - t.value) / slope))

@@ -186,8 +186,9 @@ type Rules struct {
 	// faster than this fraction of its capacity per minute. Default 0.2;
 	// negative turns it off.
 	SurgePerMinute float64 `yaml:"surge_per_minute"`
-	// TrendWindow is the span of recent counts whose trend drives the
-	// surge rate and the forecast. Default 1m.
+	// TrendWindow is the span of recent counts whose trend gives the
+	// surge rate; forecasts use it or half the horizon, whichever is
+	// longer. Default 1m.
 	TrendWindow time.Duration `yaml:"trend_window"`
 	// ForecastHorizon raises "will reach capacity in N minutes" when the
 	// trend reaches the red tier within this. Default 10m; negative turns
