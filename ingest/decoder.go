@@ -89,6 +89,7 @@ type Decoder struct {
 	index    int64
 	lastPTS  time.Duration
 	curPTS   time.Duration // PTS of the access unit being decoded
+	curRecv  time.Time     // arrival of the access unit being decoded
 	firstErr error         // first error of the current Decode call
 
 	accessUnits, skipped, decoded, emitted, errs atomic.Int64
@@ -167,7 +168,7 @@ func (d *Decoder) Decode(au *AccessUnit, emit func(*Frame)) error {
 		return d.fail(fmt.Errorf("decode %s access unit at %v: %w", d.codec, au.PTS, err))
 	}
 	d.needKey = false
-	d.curPTS = au.PTS
+	d.curPTS, d.curRecv = au.PTS, au.Received
 	if err := d.av.sendNALUs(au.NALUs, int64(au.PTS)); err != nil {
 		d.fail(fmt.Errorf("decode %s access unit at %v: %w", d.codec, au.PTS, err))
 	}
@@ -244,7 +245,7 @@ func (d *Decoder) receive(emit func(*Frame)) {
 			d.fail(fmt.Errorf("%s picture at %v: %w", d.codec, pts, err))
 			continue
 		}
-		f.PTS, f.Index, f.Key = pts, index, pic.key
+		f.PTS, f.Index, f.Key, f.Received = pts, index, pic.key, d.curRecv
 		d.emitted.Add(1)
 		emit(f)
 	}

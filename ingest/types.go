@@ -61,6 +61,10 @@ type Frame struct {
 	Index int64
 	// Key is true when the picture was a random access point.
 	Key bool
+	// Received is when the access unit whose decoding gave out the picture
+	// arrived (zero for sources without arrival times); the start of the
+	// glass-to-alert latency.
+	Received time.Time
 
 	release func(*Frame)
 }
