@@ -28,6 +28,9 @@ type Config struct {
 	TLSCert, TLSKey string
 	// Cameras reports camera states for /healthz.
 	Cameras CameraStates
+	// Areas reports the areas' counts and comfort levels for the public
+	// comfort endpoint; nil leaves that endpoint out (404).
+	Areas AreaStatus
 	// Logger receives one line per server event; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -49,6 +52,9 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
+	if cfg.Areas != nil {
+		mux.HandleFunc("GET /api/v1/public/comfort", s.comfort)
+	}
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		metrics.WritePrometheus(w, true)

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -14,33 +12,27 @@ import (
 
 	"flowwatch/ingest"
 	"flowwatch/internal/config"
+	"flowwatch/internal/event"
 	"flowwatch/internal/store"
 	"flowwatch/vision"
 )
 
 // counting is serve's vision stage: one estimator shared by every camera
-// through the batching scheduler, zone counts per camera, and the heatmap
-// history kept in the store.
+// through the batching scheduler, zone counts per camera handed to the
+// alerting stage, and the heatmap history kept in the store.
 type counting struct {
 	est     vision.Estimator
 	sched   *vision.Scheduler
 	history *vision.HeatmapHistory
-	db      *store.Store
+	sink    func(event.CountSample)
 	log     *slog.Logger
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 }
 
 // startCounting opens the configured model and starts the scheduler and
-// the heatmap history. They run until Close.
-func startCounting(cfg *config.Config, log *slog.Logger) (*counting, error) {
-	if err := os.MkdirAll(cfg.Storage.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("storage: %w", err)
-	}
-	db, err := store.Open(filepath.Join(cfg.Storage.DataDir, "flowwatch.db"))
-	if err != nil {
-		return nil, err
-	}
+// the heatmap history. They run until Close. Every zone count goes to sink.
+func startCounting(cfg *config.Config, db *store.Store, sink func(event.CountSample), log *slog.Logger) (*counting, error) {
 	est, err := vision.OpenModel(vision.OpenConfig{
 		Model: cfg.Vision.Model,
 		Runner: vision.RunnerConfig{
@@ -52,7 +44,6 @@ func startCounting(cfg *config.Config, log *slog.Logger) (*counting, error) {
 		},
 	})
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
 	sched, err := vision.NewScheduler(est, vision.SchedulerConfig{
@@ -62,7 +53,6 @@ func startCounting(cfg *config.Config, log *slog.Logger) (*counting, error) {
 	})
 	if err != nil {
 		est.Close()
-		db.Close()
 		return nil, err
 	}
 	metrics.RegisterSet(sched.MetricsSet())
@@ -71,11 +61,10 @@ func startCounting(cfg *config.Config, log *slog.Logger) (*counting, error) {
 		metrics.UnregisterSet(sched.MetricsSet(), true)
 		sched.Close()
 		est.Close()
-		db.Close()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &counting{est: est, sched: sched, history: history, db: db, log: log, cancel: cancel}
+	c := &counting{est: est, sched: sched, history: history, sink: sink, log: log, cancel: cancel}
 	c.wg.Go(func() {
 		if err := sched.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			log.Error("vision scheduler stopped", "err", err)
@@ -93,7 +82,7 @@ func startCounting(cfg *config.Config, log *slog.Logger) (*counting, error) {
 }
 
 // Close stops the scheduler, writes the heatmap buckets gathered so far
-// and closes the model and the store.
+// and closes the model.
 func (c *counting) Close() {
 	c.cancel()
 	c.sched.Close()
@@ -105,7 +94,6 @@ func (c *counting) Close() {
 	}
 	metrics.UnregisterSet(c.sched.MetricsSet(), true)
 	c.est.Close()
-	c.db.Close()
 }
 
 // cameraCounter turns one camera's analysed frames into zone counts.
@@ -116,6 +104,7 @@ type cameraCounter struct {
 	task    vision.Task
 	history *vision.HeatmapHistory
 	gauges  map[string]*metrics.Gauge // by zone, ZoneAll included
+	sink    func(event.CountSample)
 	log     *slog.Logger
 }
 
@@ -139,7 +128,8 @@ func (c *counting) addCamera(cc config.Camera, set *metrics.Set) (*cameraCounter
 	for _, name := range append([]string{vision.ZoneAll}, zoneNames(zones)...) {
 		gauges[name] = set.GetOrCreateGauge(fmt.Sprintf(`flowwatch_zone_people{camera=%q,zone=%q}`, cc.Name, name), nil)
 	}
-	return &cameraCounter{name: cc.Name, queue: q, zones: zs, task: c.est.Info().Task, history: c.history, gauges: gauges, log: c.log}, nil
+	return &cameraCounter{name: cc.Name, queue: q, zones: zs, task: c.est.Info().Task, history: c.history,
+		gauges: gauges, sink: c.sink, log: c.log}, nil
 }
 
 // submit hands a frame to the scheduler, which releases it.
@@ -161,9 +151,18 @@ func (cc *cameraCounter) done(r vision.Result) {
 			cc.log.Warn("heatmap not updated", "camera", cc.name, "err", err)
 		}
 	}
+	// the count belongs to when the picture arrived: the start of the
+	// glass-to-alert latency
+	at := r.Frame.Received
+	if at.IsZero() {
+		at = time.Now()
+	}
 	for zone, n := range counts {
 		if g := cc.gauges[zone]; g != nil {
 			g.Set(n)
+		}
+		if zone != vision.ZoneAll && cc.sink != nil {
+			cc.sink(event.CountSample{Time: at, Camera: cc.name, Zone: zone, Count: n})
 		}
 	}
 }

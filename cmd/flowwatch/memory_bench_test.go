@@ -17,6 +17,7 @@ import (
 
 	"flowwatch/ingest"
 	"flowwatch/internal/config"
+	"flowwatch/internal/store"
 	"flowwatch/samples"
 	"flowwatch/vision"
 )
@@ -196,7 +197,12 @@ func memMeasure(b *testing.B, clip *benchClip, model, lib string) memResult {
 	cfg.Vision.ORTLibrary = lib
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	cnt, err := startCounting(cfg, log)
+	db, err := store.Open(filepath.Join(cfg.Storage.DataDir, "flowwatch.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	cnt, err := startCounting(cfg, db, nil, log)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -6,13 +6,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 
+	"github.com/VictoriaMetrics/metrics"
+
+	"flowwatch/alerting"
 	"flowwatch/console"
 	"flowwatch/ingest"
 	"flowwatch/internal/config"
 	"flowwatch/internal/event"
+	"flowwatch/internal/store"
 	"flowwatch/samples"
 )
 
@@ -56,6 +62,7 @@ type site struct {
 
 	mu      sync.Mutex
 	cameras []*ingest.Camera
+	alerts  *alerting.Service
 }
 
 func (s *site) run(ctx context.Context) error {
@@ -77,10 +84,40 @@ func (s *site) run(ctx context.Context) error {
 		})
 	}
 
+	if err := os.MkdirAll(s.cfg.Storage.DataDir, 0o750); err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	db, err := store.Open(filepath.Join(s.cfg.Storage.DataDir, "flowwatch.db"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	alerts, err := startAlerting(ctx, s.cfg, db, s.log)
+	if err != nil {
+		return err
+	}
+	alertsDone := make(chan struct{})
+	alertsCtx, stopAlerts := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		defer close(alertsDone)
+		if err := alerts.Run(alertsCtx); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error("alerting stopped", "err", err)
+		}
+	}()
+	// alerting stops after the cameras and counting, so that the last
+	// counts and camera states are taken in
+	defer func() {
+		stopAlerts()
+		<-alertsDone
+		metrics.UnregisterSet(alerts.MetricsSet(), true)
+	}()
+	s.alerts = alerts
+
 	// Counting needs a model; when it cannot start, cameras are still
 	// ingested (live video goes on) and the reason is logged as an error.
 	var counter *counting
-	if c, err := startCounting(s.cfg, s.log); err != nil {
+	if c, err := startCounting(s.cfg, db, alerts.Observe, s.log); err != nil {
 		s.log.Error("people counting is off", "err", err)
 	} else {
 		counter = c
@@ -92,6 +129,7 @@ func (s *site) run(ctx context.Context) error {
 		TLSCert: s.cfg.Console.TLSCert,
 		TLSKey:  s.cfg.Console.TLSKey,
 		Cameras: s,
+		Areas:   alerts.Engine(),
 		Logger:  s.log,
 	})
 	if err := srv.Start(); err != nil {
@@ -104,7 +142,9 @@ func (s *site) run(ctx context.Context) error {
 			s.log.Info("camera disabled", "camera", cc.Name)
 			continue
 		}
-		cam, err := ingest.NewCamera(cameraConfig(cc, s.log))
+		ic := cameraConfig(cc, s.log)
+		ic.OnState = alerts.CameraState
+		cam, err := ingest.NewCamera(ic)
 		if err != nil {
 			return err
 		}
