@@ -13,6 +13,9 @@ import (
 	"flowwatch/internal/event"
 )
 
+// trendStep is the least time between two points of a target's trend.
+const trendStep = time.Second
+
 // System is the name changes made by the engine itself carry in By.
 const System = "system"
 
@@ -313,8 +316,14 @@ func (e *Engine) refresh(t *target, now time.Time) {
 		t.trend = t.trend[:0]
 		return
 	}
-	if n := len(t.trend); n == 0 || now.After(t.trend[n-1].t) {
+	// one trend point a second at most: an area whose zones report
+	// twenty times a second still fits a line through a few hundred
+	// points, not thousands
+	switch n := len(t.trend); {
+	case n == 0 || now.Sub(t.trend[n-1].t) >= trendStep:
 		t.trend = append(t.trend, timedValue{now, t.value})
+	case n > 1 && now.After(t.trend[n-1].t) && now.Sub(t.trend[n-2].t) < 2*trendStep:
+		t.trend[n-1] = timedValue{now, t.value}
 	}
 	t.trend = dropBefore(t.trend, now.Add(-e.forecastWindow()))
 }
@@ -411,7 +420,11 @@ func (e *Engine) settle(key, rule string, t *target, want event.Level, now time.
 	if want == held {
 		delete(e.pending, key)
 		if a := e.alerts[key]; a != nil {
-			e.describe(a, t) // keep the figures current without a change
+			// keep the figures current; the words change with the level
+			a.Count = math.Round(t.value*10) / 10
+			if t.capacity > 0 {
+				a.Ratio = math.Round(t.value/float64(t.capacity)*1000) / 1000
+			}
 		}
 		return out
 	}
@@ -658,33 +671,28 @@ func recent(s []timedValue, window time.Duration) []timedValue {
 // the window and the slope stands clear of the noise (at least three times its
 // standard error), so that counting noise never reads as a trend.
 func trendSlope(s []timedValue, window time.Duration) (float64, bool) {
-	n := float64(len(s))
 	if len(s) < 5 || s[len(s)-1].t.Sub(s[0].t) < window*9/10 {
 		return 0, false
 	}
-	t0 := s[0].t
-	var sx, sy float64
+	// one pass of sums, x in minutes from the first point
+	t0 := s[0].t.UnixNano()
+	var sx, sy, sxx, sxy, syy float64
 	for _, p := range s {
-		sx += p.t.Sub(t0).Minutes()
+		x := float64(p.t.UnixNano()-t0) / float64(time.Minute)
+		sx += x
 		sy += p.v
+		sxx += x * x
+		sxy += x * p.v
+		syy += p.v * p.v
 	}
-	mx, my := sx/n, sy/n
-	var sxx, sxy float64
-	for _, p := range s {
-		dx := p.t.Sub(t0).Minutes() - mx
-		sxx += dx * dx
-		sxy += dx * (p.v - my)
-	}
-	if sxx == 0 {
+	n := float64(len(s))
+	cxx, cxy, cyy := sxx-sx*sx/n, sxy-sx*sy/n, syy-sy*sy/n
+	if cxx <= 0 {
 		return 0, false
 	}
-	slope := sxy / sxx
-	var rss float64
-	for _, p := range s {
-		r := p.v - my - slope*(p.t.Sub(t0).Minutes()-mx)
-		rss += r * r
-	}
-	se := math.Sqrt(rss / (n - 2) / sxx)
+	slope := cxy / cxx
+	rss := max(0, cyy-slope*cxy)
+	se := math.Sqrt(rss / (n - 2) / cxx)
 	if math.Abs(slope) < 3*se {
 		return slope, false
 	}
