@@ -1,6 +1,8 @@
 // Command flowwatch is the one flowwatch binary: `serve` (the default) runs
 // ingest, analysis and the console; `simulate` serves videos as RTSP
-// cameras; `analyze` counts people in a file or stream; `samples` prepares the sample videos; `version` prints the build.
+// cameras; `analyze` counts people in a file or stream; `samples` prepares
+// the sample videos; `backtest` replays stored counts through candidate
+// alert rules; `version` prints the build.
 // main only wires the stages together; each stage lives in its own package.
 package main
 
@@ -33,6 +35,7 @@ func commands() []command {
 		{"simulate", "serve videos as looping live RTSP cameras", runSimulate},
 		{"analyze", "count people in a video file or rtsp:// URL, per zone, into a CSV", runAnalyze},
 		{"samples", "prepare the built-in sample videos (vtest and the synthetic crowds)", runSamples},
+		{"backtest", "replay stored counts through the rules (or candidate --rules) and list the alerts they raise", runBacktest},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -47,3 +47,27 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	return &c, nil
 }
+
+// WithRules returns a copy of base whose rules are replaced by the `rules:`
+// mapping of a candidate rules file (the only key it may hold), with
+// defaults applied and everything validated again; name is used in error
+// messages. Planners use it to backtest thresholds on stored history.
+func WithRules(base *Config, name string, data []byte) (*Config, error) {
+	var cand struct {
+		Rules Rules `yaml:"rules"`
+	}
+	root, err := DecodeYAML(name, data, &cand)
+	if err != nil {
+		return nil, err
+	}
+	if !HasKey(root, "rules") {
+		return nil, fmt.Errorf("%s: no rules: mapping", name)
+	}
+	c := *base
+	c.Rules = cand.Rules
+	ApplyDefaults(&c)
+	if problems := validate(&c); len(problems) > 0 {
+		return nil, Located(name, root, problems)
+	}
+	return &c, nil
+}
