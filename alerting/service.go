@@ -65,6 +65,7 @@ type Service struct {
 	pending map[historyKey]store.CountValue // last value per target and second since the last flush
 
 	changes, dropped, subDropped, storeErrors *metrics.Counter
+	latency                                   *metrics.Histogram
 }
 
 // input is one count or one camera state for the engine.
@@ -127,6 +128,7 @@ func NewService(ctx context.Context, cfg ServiceConfig) (*Service, error) {
 	s.dropped = s.set.NewCounter("flowwatch_alert_inputs_dropped_total")
 	s.subDropped = s.set.NewCounter("flowwatch_alert_subscribers_dropped_total")
 	s.storeErrors = s.set.NewCounter("flowwatch_alert_store_errors_total")
+	s.latency = s.set.NewHistogram("flowwatch_alert_latency_seconds")
 	s.set.NewGauge("flowwatch_alerts_open", func() float64 { return float64(len(e.OpenAlerts())) })
 	if len(open) > 0 {
 		s.log.Info("alerts restored", "open", len(open))
@@ -136,6 +138,11 @@ func NewService(ctx context.Context, cfg ServiceConfig) (*Service, error) {
 
 // MetricsSet returns the set holding the service's metrics.
 func (s *Service) MetricsSet() *metrics.Set { return s.set }
+
+// Latency returns the glass-to-alert histogram: seconds from the arrival
+// of the picture whose count caused an alert change to the change being
+// stored and on the live feed (flowwatch_alert_latency_seconds).
+func (s *Service) Latency() *metrics.Histogram { return s.latency }
 
 // Engine returns the service's rule engine (for status and tests).
 func (s *Service) Engine() *Engine { return s.engine }
@@ -179,7 +186,15 @@ func (s *Service) Run(ctx context.Context) error {
 		case in := <-s.inbox:
 			if in.count != nil {
 				s.keepCount(event.ZoneTarget(in.count.Camera, in.count.Zone), in.count.Time, in.count.Count)
-				s.apply(ctx, s.engine.Observe(*in.count))
+				if chs := s.engine.Observe(*in.count); len(chs) > 0 {
+					s.apply(ctx, chs)
+					// glass to alert: from the picture's arrival to the
+					// change stored and on the live feed
+					d := time.Since(in.count.Time).Seconds()
+					for range chs {
+						s.latency.Update(d)
+					}
+				}
 			} else {
 				s.apply(ctx, s.engine.CameraState(*in.camera))
 			}

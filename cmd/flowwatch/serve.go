@@ -112,7 +112,9 @@ func (s *site) run(ctx context.Context) error {
 		<-alertsDone
 		metrics.UnregisterSet(alerts.MetricsSet(), true)
 	}()
+	s.mu.Lock()
 	s.alerts = alerts
+	s.mu.Unlock()
 
 	// Counting needs a model; when it cannot start, cameras are still
 	// ingested (live video goes on) and the reason is logged as an error.
@@ -199,6 +201,13 @@ func (s *site) startSimulator(ctx context.Context) (*samples.Simulator, error) {
 		return nil, fmt.Errorf("simulator: %w", err)
 	}
 	return sim, nil
+}
+
+// alerting returns the running alerting service; nil before it starts.
+func (s *site) alerting() *alerting.Service {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.alerts
 }
 
 // CameraStates reports every camera stream's state, by camera name.

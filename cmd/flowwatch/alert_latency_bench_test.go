@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"flowwatch/internal/config"
+	"flowwatch/samples"
+)
+
+// BenchmarkGlassToAlert runs the whole serve site (simulator, RTSP ingest,
+// decoding, the default model, alerting with its store) on the dense
+// synthetic camera cut into a 4x4 grid of zones whose capacities sit near
+// their counts, so alerts come and go all the time. It reports the time
+// from a picture's arrival to the alert change it caused being stored and
+// on the live feed the console's websocket carries: p50 and p95 over the
+// run ($FLOWWATCH_BENCH_WINDOW, default 60s).
+func BenchmarkGlassToAlert(b *testing.B) {
+	lib := memORTLibrary(b)
+	model, note := memPickModel(b)
+	if note != "" {
+		b.Log(note)
+	}
+	if _, err := os.Stat(samples.MediaDir()); err != nil {
+		b.Skipf("no sample media: run make setup (%v)", err)
+	}
+	window := 60 * time.Second
+	if v := os.Getenv("FLOWWATCH_BENCH_WINDOW"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		window = max(d, 30*time.Second)
+	}
+	var y strings.Builder
+	fmt.Fprintf(&y, "console: {listen: 127.0.0.1:0}\nsimulator: {enabled: true}\n")
+	fmt.Fprintf(&y, "vision: {model: %q, ort_library: %q, threads: 2}\n", model, lib)
+	y.WriteString("cameras:\n  - name: synth-dense\n    url: rtsp://127.0.0.1:8554/synth-dense\n    analysis_fps: 2\n    zones:\n")
+	for r := range 4 {
+		for c := range 4 {
+			x0, y0 := float64(c)/4, float64(r)/4
+			// rows hold very different crowds: capacity follows the row
+			fmt.Fprintf(&y, "      - {name: r%dc%d, capacity: %d, polygon: [[%g,%g],[%g,%g],[%g,%g],[%g,%g]]}\n",
+				r, c, []int{20, 15, 8, 4}[r], x0, y0, x0+0.25, y0, x0+0.25, y0+0.25, x0, y0+0.25)
+		}
+	}
+	y.WriteString("rules: {smoothing: 1s, min_duration: 1s, cooldown: 2s, surge_per_minute: -1, forecast_horizon: -1s}\n")
+	cfg, err := config.Parse("glass-to-alert.yaml", []byte(y.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.Storage.DataDir = b.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	free := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cfg.Simulator.Listen = fmt.Sprintf("127.0.0.1:%d", free)
+	cfg.Cameras[0].URL = fmt.Sprintf("rtsp://127.0.0.1:%d/synth-dense", free)
+	site := &site{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- site.run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	b.ResetTimer()
+	for b.Loop() {
+		time.Sleep(window)
+	}
+	b.StopTimer()
+	svc := site.alerting()
+	if svc == nil {
+		b.Fatal("alerting never started")
+	}
+	var buckets []latencyBucket
+	total := uint64(0)
+	svc.Latency().VisitNonZeroBuckets(func(vmrange string, count uint64) {
+		lo, hi, _ := strings.Cut(vmrange, "...")
+		l, _ := strconv.ParseFloat(lo, 64)
+		h, _ := strconv.ParseFloat(hi, 64)
+		buckets = append(buckets, latencyBucket{l, h, count})
+		total += count
+	})
+	if total < 20 {
+		b.Fatalf("only %d alert changes in %s: too few to measure", total, window)
+	}
+	sort.Slice(buckets, func(i, j int) bool { return buckets[i].lo < buckets[j].lo })
+	p50, p95 := latencyQuantile(buckets, total, 0.5), latencyQuantile(buckets, total, 0.95)
+	b.ReportMetric(float64(total), "changes")
+	b.ReportMetric(p50*1000, "p50-ms")
+	b.ReportMetric(p95*1000, "p95-ms")
+	b.ReportMetric(0, "ns/op")
+	b.Logf("glass to alert over %s: %d alert changes, p50 %.0f ms, p95 %.0f ms (histogram bucket upper bounds)", window, total, p50*1000, p95*1000)
+}
+
+type latencyBucket struct {
+	lo, hi float64
+	n      uint64
+}
+
+// latencyQuantile returns the upper bound of the bucket holding quantile q.
+func latencyQuantile(bs []latencyBucket, total uint64, q float64) float64 {
+	want := uint64(math.Ceil(q * float64(total)))
+	var seen uint64
+	for _, bk := range bs {
+		seen += bk.n
+		if seen >= want {
+			return bk.hi
+		}
+	}
+	return math.NaN()
+}
