@@ -16,6 +16,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"flowwatch/internal/config"
+	"flowwatch/internal/store"
+	"flowwatch/samples"
+	"flowwatch/vision"
 )
 
 func freePort(t *testing.T) int {
@@ -170,4 +175,76 @@ func get(url string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// TestDemoRaisesAlertWithinAMinute runs the embedded demo (its three sample
+// cameras from the built-in simulator, the default model) as make run
+// does, on free ports, and waits for a real alert from a sample camera:
+// the demo's square holds about 180 people for 220 places.
+func TestDemoRaisesAlertWithinAMinute(t *testing.T) {
+	if _, err := vision.ResolveModelDir(config.DefaultModel); err != nil {
+		t.Skipf("no default model here (%v): run make setup and test through make test", err)
+	}
+	if vision.DefaultORTLibrary() == "" {
+		t.Skip("no ONNX Runtime library: run make setup")
+	}
+	if _, err := os.Stat(filepath.Join(samples.MediaDir(), "synth-dense.mp4")); err != nil {
+		t.Skipf("no sample media: run make setup (%v)", err)
+	}
+	dir := t.TempDir()
+	rtspPort, httpPort := freePort(t), freePort(t)
+	demo := strings.ReplaceAll(string(config.DemoYAML()), "127.0.0.1:8554", fmt.Sprintf("127.0.0.1:%d", rtspPort))
+	cfgPath := filepath.Join(dir, "demo.yaml")
+	if err := os.WriteFile(cfgPath, []byte(demo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		done <- run(ctx, []string{"serve", "-c", cfgPath, "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort),
+			"--data", filepath.Join(dir, "data")}, io.Discard, io.Discard)
+	}()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			t.Error("serve did not stop within 15 s of cancel")
+		}
+	}()
+	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	changes := regexp.MustCompile(`(?m)^flowwatch_alert_changes_total (\d+)$`)
+	for time.Since(start) < time.Minute {
+		time.Sleep(time.Second)
+		m := changes.FindStringSubmatch(get(base + "/metrics"))
+		if m == nil || m[1] == "0" {
+			continue
+		}
+		db, err := store.Open(filepath.Join(dir, "data", "flowwatch.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		open, err := db.OpenAlerts(context.Background())
+		if err != nil || len(open) == 0 {
+			t.Fatalf("metrics count an alert change but the store has no open alert: %v", err)
+		}
+		a := open[0]
+		t.Logf("after %s: alert %d %s %s %s: %s", time.Since(start).Round(time.Second), a.ID, a.Rule, a.Target, a.Level, a.MessageEN)
+		if !strings.HasPrefix(string(a.Target), "area:") && !strings.HasPrefix(string(a.Target), "zone:") {
+			t.Fatalf("first alert is on %s, want a counted area or zone of a sample camera", a.Target)
+		}
+		var pub struct {
+			Areas []struct {
+				Area  string `json:"area"`
+				Known bool   `json:"known"`
+			} `json:"areas"`
+		}
+		if err := json.Unmarshal([]byte(get(base+"/api/v1/public/comfort")), &pub); err != nil || len(pub.Areas) != 3 {
+			t.Fatalf("public comfort: %v %+v", err, pub)
+		}
+		return
+	}
+	t.Fatal("no alert within a minute of starting the demo")
 }
