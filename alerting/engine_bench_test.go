@@ -67,5 +67,5 @@ func BenchmarkEngineObserve1000Zones(b *testing.B) {
 			changes += len(e.Tick(now))
 		}
 	}
-	b.ReportMetric(float64(changes), "changes")
+	b.Logf("%d alert changes over %d counts", changes, b.N)
 }

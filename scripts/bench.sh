@@ -10,6 +10,11 @@
 #                     the resident memory serve's per-camera stack costs
 #                     (BenchmarkResidentMemoryPerCamera: 1 and 8 vtest
 #                     cameras counted by the model, MB/camera, about 1 min);
+#   ./alerting        the rule engine's cost per count sample on 1,000 zones,
+#                     and the long crash test (kill -9 during alert storms);
+#   ./cmd/flowwatch   BenchmarkGlassToAlert: the whole serve site on the
+#                     dense synthetic camera in 16 zones, p50/p95 from a
+#                     picture's arrival to its alert change stored and live;
 #   ./vision          BenchmarkModel: the default model ($FLOWWATCH_BENCH_MODEL
 #                     to pick another) through the whole Estimator on vtest
 #                     frames (768x576) and 1080p frames, ONNX Runtime (2
@@ -40,7 +45,7 @@ log="$cache/results-$(date +%Y%m%d-%H%M%S).txt"
 file_decode='^Benchmark(DecodeAll|DecodeKeyframes|FFmpegReference)$'
 
 # Build the test binaries first, so compiling does not overlap a measurement.
-"$GO" test -run '^$' -count=1 ./ingest ./cmd/flowwatch ./vision >/dev/null
+"$GO" test -run '^$' -count=1 ./ingest ./cmd/flowwatch ./vision ./alerting >/dev/null
 
 {
   echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -srm), $(nproc) CPUs, $("$GO" version)"
@@ -50,6 +55,11 @@ file_decode='^Benchmark(DecodeAll|DecodeKeyframes|FFmpegReference)$'
   "$GO" test -run '^$' -bench . -skip "$file_decode" -count=1 -timeout 20m ./ingest
   # Every live benchmark, BenchmarkResidentMemoryPerCamera included.
   "$GO" test -run '^$' -bench . -benchtime 1x -count=1 -timeout 30m ./cmd/flowwatch
+  # Alerting: the engine's cost per count on a 1,000-zone site (ten
+  # minutes of site time), and the long crash test: three kill -9 cycles
+  # of 20 s alert storms, then every change delivered exactly as stored.
+  "$GO" test -run '^$' -bench '^BenchmarkEngineObserve1000Zones$' -benchtime 1200000x -count=1 ./alerting
+  "$GO" test -run '^TestCrashDuringAlertStorm$' -count=1 -v -timeout 20m ./alerting | grep -E 'crash_test|^(ok|FAIL|---)'
   # The model benchmark's rows take 8 s each (or one call, when slower).
   "$GO" test -run '^$' -bench '^BenchmarkModel$' -benchtime 8s -count=1 -timeout 20m ./vision
   echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
