@@ -59,11 +59,6 @@ SYNTH_RUNS = ([("d%d" % s, "dense", s, 0, 0) for s in (101, 102, 103, 104, 105, 
               [("h%d" % s, "dense", s, 250, 400) for s in (121, 122, 123)] +
               [("l%d" % s, "dense", s, 20, 70) for s in (131, 132, 133)])
 SYNTH_SECONDS, SYNTH_EVERY = 8, 8
-# Round-trip the synthetic training frames through H.264 (as the shipped
-# samples are encoded)? Tried (`--synth-codec`): held-out synth-dense relative
-# error fell from 26% to 9% but vtest MAE rose from 2.2 to 4.8, so the shipped
-# model is trained on the raw rendered frames.
-SYNTH_CODEC = False
 
 
 def log(*a):
@@ -146,41 +141,99 @@ def build_cutouts(work):
     bgf = bg.astype(np.int16)
     for fi in range(0, TRAIN_LAST_VTEST_FRAME + 1, 3):
         f = frames[fi]
-        diff = np.abs(f.astype(np.int16) - bgf).max(axis=2)
-        fg = torch.from_numpy(diff > 28)[None, None].float()
-        # open (drop speckle) then close (join limbs and body)
-        fg = -F.max_pool2d(-fg, 3, 1, 1)
-        fg = F.max_pool2d(fg, 3, 1, 1)
-        fg = F.max_pool2d(fg, 7, 1, 3)
-        fg = -F.max_pool2d(-fg, 7, 1, 3)
-        mask = fg[0, 0].numpy() > 0.5
-        lab = components(mask)
-        ids, counts = np.unique(lab[lab > 0], return_counts=True)
-        for lid, area in zip(ids, counts):
-            if area < 500:
-                continue
+        lab = components(foreground(f, bgf, 28))
+        for lid in np.unique(lab[lab > 0]):
             ys, xs = np.nonzero(lab == lid)
             y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-            h, w = y1 - y0, x1 - x0
-            # one upright person: tall, narrow, well filled, not cut by the frame edge
-            if not (45 <= h <= 190 and 14 <= w <= 90 and 1.6 <= h / w <= 4.5):
+            hx = single_person(lab, lid, y0, y1, x0, x1)
+            if hx is None:
                 continue
-            if area / (h * w) < 0.4 or y0 <= 1 or x0 <= 1 or x1 >= VW - 1 or y1 >= VH - 1:
-                continue
-            # head: the top rows of the blob must be narrower than the body
-            top = lab[y0:y0 + max(3, h // 8), x0:x1] == lid
-            mid = lab[y0 + h // 3:y0 + h // 2, x0:x1] == lid
-            if top.sum(1).mean() > 0.9 * mid.sum(1).mean():
-                continue
-            tx = np.nonzero(top.any(0))[0]
-            hx = float(tx.mean())  # head x in patch coordinates
-            hy = 0.07 * h
+            h = y1 - y0
             pm = (lab[y0:y1, x0:x1] == lid).astype(np.float32)
             alpha = F.avg_pool2d(torch.from_numpy(pm)[None, None], 3, 1, 1)[0, 0].numpy()
             rgba = np.concatenate([f[y0:y1, x0:x1], (alpha * 255).astype(np.uint8)[..., None]], 2)
-            cut.append({"rgba": rgba, "hx": hx, "hy": hy, "frame": fi, "y1": int(y1)})
+            cut.append({"rgba": rgba, "hx": hx, "hy": 0.07 * h, "frame": fi, "y1": int(y1)})
     log("cutouts: %d from %d frames" % (len(cut), len(range(0, TRAIN_LAST_VTEST_FRAME + 1, 3))))
     return bg, cut
+
+
+# vtest frames counted in ../shared/annotations/vtest_counts.csv lie inside
+# 0-399; real frames within this many frames of one are never trained on, so
+# the annotated check is made on pictures the model has not seen (the
+# pedestrians cut out for composites may still come from near them).
+ANNOTATED_VTEST_FRAMES = range(0, 400, 50)
+ANNOTATED_MARGIN = 12
+REAL_EVERY = 2
+
+
+def single_person(lab, lid, y0, y1, x0, x1):
+    """Whether a foreground blob looks like exactly one upright pedestrian,
+    whole and inside the frame; returns the head x in blob coordinates or None."""
+    h, w = y1 - y0, x1 - x0
+    area = int((lab[y0:y1, x0:x1] == lid).sum())
+    if area < 500 or not (45 <= h <= 190 and 14 <= w <= 90 and 1.6 <= h / w <= 4.5):
+        return None
+    if area / (h * w) < 0.4 or y0 <= 1 or x0 <= 1 or x1 >= VW - 1 or y1 >= VH - 1:
+        return None
+    # head: the top rows of the blob must be narrower than the body
+    top = lab[y0:y0 + max(3, h // 8), x0:x1] == lid
+    mid = lab[y0 + h // 3:y0 + h // 2, x0:x1] == lid
+    if top.sum(1).mean() > 0.9 * mid.sum(1).mean():
+        return None
+    return float(np.nonzero(top.any(0))[0].mean())
+
+
+def foreground(frame, bgf, threshold):
+    """Foreground mask of a frame against the median background, opened then closed."""
+    diff = np.abs(frame.astype(np.int16) - bgf).max(axis=2)
+    fg = torch.from_numpy(diff > threshold)[None, None].float()
+    fg = -F.max_pool2d(-fg, 3, 1, 1)
+    fg = F.max_pool2d(fg, 3, 1, 1)
+    fg = F.max_pool2d(fg, 7, 1, 3)
+    fg = -F.max_pool2d(-fg, 7, 1, 3)
+    return fg[0, 0].numpy() > 0.5
+
+
+def build_real(frames, bg):
+    """Real vtest frames 0-399 with what background subtraction can vouch for:
+    each blob that passes the one-pedestrian checks becomes a labelled head,
+    and the rest of the picture that did not change is labelled as nobody.
+    Anything else that moved (groups, fragments, people cut by the edge or
+    faint against the ground) is marked unknown and left out of the loss.
+    Returns images, density maps and per-cell weights (1 known, 0 unknown)."""
+    bgf = bg.astype(np.int16)
+    imgs, dens, wts, n_heads, n_unknown = [], [], [], 0, 0
+    for fi in range(0, TRAIN_LAST_VTEST_FRAME + 1, REAL_EVERY):
+        if any(abs(fi - a) <= ANNOTATED_MARGIN for a in ANNOTATED_VTEST_FRAMES):
+            continue
+        f = frames[fi]
+        strong = foreground(f, bgf, 28)
+        faint = foreground(f, bgf, 16)
+        lab = components(strong)
+        explained = np.zeros((VH, VW), bool)
+        pts = []
+        for lid in np.unique(lab[lab > 0]):
+            ys, xs = np.nonzero(lab == lid)
+            y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+            hx = single_person(lab, lid, y0, y1, x0, x1)
+            if hx is None:
+                continue
+            h = y1 - y0
+            pts.append((x0 + hx, y0 + 0.07 * h, max(2.0, 0.18 * h)))
+            explained[max(0, y0 - 4):y1 + 4, max(0, x0 - 4):x1 + 4] = True
+        unknown = faint & ~explained
+        # unknown spreads one cell each way: a person's density reaches past its blob
+        cells = torch.from_numpy(unknown)[None, None].float()
+        cells = F.max_pool2d(cells, STRIDE, STRIDE)
+        cells = F.max_pool2d(cells, 3, 1, 1)[0, 0].numpy() > 0
+        imgs.append(f)
+        dens.append(density_map(pts, VW, VH))
+        wts.append((~cells).astype(np.float32))
+        n_heads += len(pts)
+        n_unknown += int(cells.sum())
+    log("real frames: %d, labelled heads %d, unknown cells %.1f%%" % (
+        len(imgs), n_heads, 100.0 * n_unknown / max(1, sum(w.size for w in wts))))
+    return np.stack(imgs), np.stack(dens), np.stack(wts)
 
 
 # ---------------------------------------------------------------- density targets
@@ -315,24 +368,24 @@ def composite(rng, bgs, cut, w, h):
 def build_synth(work):
     exe = os.path.join(work, "synthframes")
     subprocess.run(["go", "build", "-o", exe, "./models/train/synthframes"], cwd=ROOT, check=True)
-    imgs, dens, counts = [], [], []
+    # [rendered frames, the same frames through H.264]
+    imgs, dens, counts = ([], []), ([], []), ([], [])
     for tag, preset, seed, mn, mx in SYNTH_RUNS:
         prefix = os.path.join(work, "syn_" + tag)
         if not os.path.exists(prefix + ".rgb"):
             subprocess.run([exe, "-preset", preset, "-seed", str(seed), "-min", str(mn), "-max",
                             str(mx), "-seconds", str(SYNTH_SECONDS), "-every", str(SYNTH_EVERY),
                             "-out", prefix], check=True)
-        # through H.264 and back as synth.Generate encodes the shipped samples
-        # (libx264 veryfast, CRF 23, yuv420p): the model meets codec blur
-        if SYNTH_CODEC and not os.path.exists(prefix + ".mp4"):
+        # every frame twice: as rendered, and through H.264 and back as
+        # synth.Generate encodes the shipped samples (libx264 veryfast, CRF 23,
+        # yuv420p), so the model knows codec blur as every camera delivers it
+        if not os.path.exists(prefix + ".mp4"):
             subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
                             "-s", "1280x720", "-r", "15", "-i", prefix + ".rgb", "-an", "-c:v",
                             "libx264", "-preset", "veryfast", "-crf", "23", "-bf", "0", "-g", "30",
                             "-pix_fmt", "yuv420p", "-threads", "2", prefix + ".mp4"], check=True)
-        if SYNTH_CODEC:
-            raw = decode_video(prefix + ".mp4", 1280, 720)
-        else:
-            raw = np.fromfile(prefix + ".rgb", np.uint8).reshape(-1, 720, 1280, 3)
+        rendered = np.fromfile(prefix + ".rgb", np.uint8).reshape(-1, 720, 1280, 3)
+        coded = decode_video(prefix + ".mp4", 1280, 720)
         heads = {}
         with open(prefix + ".csv") as f:
             for row in f:
@@ -343,12 +396,15 @@ def build_synth(work):
         # the runtime shrinks 1280x720 to MAX_SIDE (768x432): train at that scale
         w, h = MAX_SIDE, MAX_SIDE * 720 // 1280
         s = w / 1280
-        for i in range(len(raw)):
-            imgs.append(resize_area(raw[i], w, h))
-            pts = [(x * s, y * s, max(2.0, 0.18 * hp * s)) for x, y, hp in heads.get(i, [])]
-            dens.append(density_map(pts, w, h))
-            counts.append(len(pts))
-    log("synth frames: %d, people per frame %d..%d" % (len(imgs), min(counts), max(counts)))
+        for k, raw in enumerate((rendered, coded)):
+            for i in range(len(raw)):
+                imgs[k].append(resize_area(raw[i], w, h))
+                pts = [(x * s, y * s, max(2.0, 0.18 * hp * s)) for x, y, hp in heads.get(i, [])]
+                dens[k].append(density_map(pts, w, h))
+                counts[k].append(len(pts))
+    imgs, dens, counts = imgs[0] + imgs[1], dens[0] + dens[1], counts[0] + counts[1]
+    log("synth frames: %d (half of them through H.264), people per frame %d..%d" % (
+        len(imgs), min(counts), max(counts)))
     return np.stack(imgs), np.stack(dens), np.array(counts)
 
 
@@ -386,6 +442,11 @@ def cmd_data(args):
     save_png(os.path.join(work, "composite1.png"), imgs[2])
     np.savez(os.path.join(work, "composites.npz"), img=np.stack(imgs), den=np.stack(dens),
              count=np.array(counts))
+    real = os.path.join(work, "real.npz")
+    if not os.path.exists(real):
+        frames = decode_video(VTEST, VW, VH, 0, TRAIN_LAST_VTEST_FRAME + 1)
+        ri, rd, rw = build_real(frames, bg)
+        np.savez(real, img=ri, den=rd, wt=rw)
     si, sd, sc = build_synth(work)
     np.savez(os.path.join(work, "synth.npz"), img=si, den=sd, count=sc)
     log("data done: %d composites, %d synth frames" % (len(imgs), len(si)))
@@ -409,11 +470,11 @@ class FlowNet(nn.Module):
     """A compact CSRNet-style density network: a strided front end to 1/8 of the
     input, a dilated back end for context, a 1x1 head; the map is 1/8 of the input."""
 
-    def __init__(self, w=(16, 32, 48)):
+    def __init__(self, w=(16, 32, 64)):
         super().__init__()
         self.front = nn.Sequential(cbr(3, w[0], 2), cbr(w[0], w[1], 2), cbr(w[1], w[2], 2))
         self.back = nn.Sequential(cbr(w[2], w[2]), cbr(w[2], w[2], d=2), cbr(w[2], w[2], d=3))
-        self.head = nn.Sequential(nn.Conv2d(w[2], 24, 1), nn.ReLU(inplace=True), nn.Conv2d(24, 1, 1))
+        self.head = nn.Sequential(nn.Conv2d(w[2], 32, 1), nn.ReLU(inplace=True), nn.Conv2d(32, 1, 1))
 
     def forward(self, x):
         return F.relu(self.head(self.back(self.front(x))))
@@ -444,8 +505,13 @@ def cmd_train(args):
     rng = np.random.default_rng(args.seed + 1)
     c = np.load(os.path.join(args.work, "composites.npz"))
     s = np.load(os.path.join(args.work, "synth.npz"))
-    sets = [(c["img"], c["den"]), (s["img"], s["den"])]
-    log("train: %d composites, %d synth frames" % (len(c["img"]), len(s["img"])))
+    r = np.load(os.path.join(args.work, "real.npz"))
+    # (images, density maps, per-cell weights or None when every cell is known)
+    sets = [(c["img"], c["den"], None), (s["img"], s["den"], None), (r["img"], r["den"], r["wt"])]
+    share = np.array([args.composite_share, 1 - args.composite_share - args.real_share,
+                      args.real_share])
+    log("train: %d composites, %d synth frames, %d real frames; shares %s" % (
+        len(c["img"]), len(s["img"]), len(r["img"]), share.round(2).tolist()))
     net = FlowNet()
     log("parameters: %d" % sum(p.numel() for p in net.parameters()))
     opt = torch.optim.Adam(net.parameters(), lr=args.lr, weight_decay=1e-5)
@@ -456,28 +522,35 @@ def cmd_train(args):
     t0 = time.time()
     run_l, run_c = 0.0, 0.0
     for step in range(args.steps):
-        xs, ys = [], []
+        xs, ys, ws = [], [], []
         for b in range(args.batch):
-            imgs, dens = sets[0] if rng.random() < args.composite_share else sets[1]
+            imgs, dens, wts = sets[rng.choice(3, p=share)]
             i = rng.integers(len(imgs))
             im, d = imgs[i], dens[i]
+            wt = wts[i] if wts is not None else np.ones_like(d)
             H, W = im.shape[:2]
             # crop on the map grid so the target stays exact
             mx = rng.integers(0, (W - cw) // STRIDE + 1)
             my = rng.integers(0, (H - ch) // STRIDE + 1)
             x = im[my * STRIDE:my * STRIDE + ch, mx * STRIDE:mx * STRIDE + cw]
             y = d[my:my + ch // STRIDE, mx:mx + cw // STRIDE]
+            k = wt[my:my + ch // STRIDE, mx:mx + cw // STRIDE]
             if rng.random() < 0.5:
-                x, y = x[:, ::-1], y[:, ::-1]
+                x, y, k = x[:, ::-1], y[:, ::-1], k[:, ::-1]
             xs.append(np.ascontiguousarray(x))
             ys.append(np.ascontiguousarray(y))
+            ws.append(np.ascontiguousarray(k))
         x = normalize(np.stack(xs))
         y = torch.from_numpy(np.stack(ys))[:, None] * SCALE_TARGET
+        k = torch.from_numpy(np.stack(ws))[:, None]
         out = net(x)
-        loss_map = F.mse_loss(out, y)
-        cnt_o = out.sum((1, 2, 3)) / SCALE_TARGET
-        cnt_y = y.sum((1, 2, 3)) / SCALE_TARGET
-        loss_cnt = (F.smooth_l1_loss(cnt_o, cnt_y, reduction="none") / (1 + cnt_y.sqrt())).mean()
+        # only cells whose truth is known count, in the map and in the count
+        loss_map = ((out - y) ** 2 * k).sum() / k.sum().clamp(min=1)
+        cnt_o = (out * k).sum((1, 2, 3)) / SCALE_TARGET
+        cnt_y = (y * k).sum((1, 2, 3)) / SCALE_TARGET
+        # L1 on the count: a faint density floor over an empty picture costs as
+        # much per person as a missed head, so the model learns to say zero
+        loss_cnt = ((cnt_o - cnt_y).abs() / (1 + cnt_y.sqrt())).mean()
         loss = loss_map + args.count_weight * loss_cnt
         opt.zero_grad()
         loss.backward()
@@ -725,17 +798,15 @@ def main():
     ap.add_argument("--work", default="/tmp/flowwatch-train")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--composites", type=int, default=500)
-    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--steps", type=int, default=8000)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--crop", type=int, nargs=2, default=[256, 256])
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--count-weight", type=float, default=1.0)
-    ap.add_argument("--composite-share", type=float, default=0.6)
-    ap.add_argument("--synth-codec", action="store_true",
-                    help="train on H.264-round-tripped synthetic frames (not the shipped setting)")
+    ap.add_argument("--composite-share", type=float, default=0.45)
+    ap.add_argument("--real-share", type=float, default=0.25,
+                    help="share of crops from real vtest frames 0-399 (masked labels)")
     args = ap.parse_args()
-    global SYNTH_CODEC
-    SYNTH_CODEC = args.synth_codec
     os.makedirs(args.work, exist_ok=True)
     steps = ["data", "train", "export", "evaluate"] if args.cmd == "all" else [args.cmd]
     for s in steps:
