@@ -103,6 +103,45 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_due ON outbox (channel, delivered_at, dead_at, next_attempt_at);
 CREATE INDEX outbox_alert ON outbox (alert_id)`,
 		},
+		{
+			version: 3,
+			name:    "users, sessions, tokens",
+			sql: `CREATE TABLE users (
+	username      TEXT    PRIMARY KEY CHECK (username != ''),
+	role          TEXT    NOT NULL CHECK (role != ''),
+	posts         TEXT    NOT NULL DEFAULT '[]', -- JSON array of area names
+	password_hash TEXT    NOT NULL, -- PHC string; anything else matches no password
+	must_change   INTEGER NOT NULL DEFAULT 0 CHECK (must_change IN (0, 1)),
+	failed_logins INTEGER NOT NULL DEFAULT 0 CHECK (failed_logins >= 0),
+	locked_until  INTEGER,          -- unix ms; NULL when never locked
+	created_at    INTEGER NOT NULL, -- unix ms
+	updated_at    INTEGER NOT NULL  -- unix ms
+) WITHOUT ROWID;
+
+-- Secrets are never stored: a session is known by the SHA-256 of its
+-- secret, a token by the SHA-256 of itself.
+CREATE TABLE sessions (
+	id         TEXT    PRIMARY KEY CHECK (length(id) = 64), -- hex SHA-256 of the session secret
+	username   TEXT    NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+	csrf_hash  TEXT    NOT NULL CHECK (length(csrf_hash) = 64), -- hex SHA-256 of the CSRF token
+	created_at INTEGER NOT NULL, -- unix ms
+	last_seen  INTEGER NOT NULL, -- unix ms
+	expires_at INTEGER NOT NULL  -- unix ms
+) WITHOUT ROWID;
+CREATE INDEX sessions_username ON sessions (username);
+CREATE INDEX sessions_expires_at ON sessions (expires_at);
+
+CREATE TABLE api_tokens (
+	id         INTEGER PRIMARY KEY,
+	name       TEXT    NOT NULL CHECK (name != ''),
+	username   TEXT    NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+	hash       TEXT    NOT NULL UNIQUE CHECK (length(hash) = 64), -- hex SHA-256 of the token
+	created_at INTEGER NOT NULL, -- unix ms
+	last_used  INTEGER,          -- unix ms; NULL until used
+	revoked_at INTEGER           -- unix ms; NULL while valid
+);
+CREATE INDEX api_tokens_username ON api_tokens (username)`,
+		},
 	}
 }
 
