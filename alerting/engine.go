@@ -267,8 +267,13 @@ func (e *Engine) tick(now time.Time, out []event.AlertChange) []event.AlertChang
 	for _, name := range sortedCameraNames(e.cameras) {
 		out = e.evaluateCamera(e.cameras[name], now, out)
 	}
+	// Count rules move only on counts, so every count alert's time is the
+	// arrival of the picture that decided it; here a target whose cameras
+	// went silent only forgets what was pending.
 	for _, t := range e.targets {
-		out = e.evaluate(t, now, out)
+		if !e.targetKnown(t, now) {
+			e.forget(t)
+		}
 	}
 	if e.rules.EscalateAfter > 0 {
 		for _, key := range sortedKeys(e.alerts) {
@@ -295,6 +300,28 @@ func (e *Engine) zoneKnown(zs *zoneState, now time.Time) bool {
 		return false
 	}
 	return now.Sub(zs.last) <= e.rules.CameraOffline
+}
+
+// targetKnown reports whether every zone a target counts is known.
+func (e *Engine) targetKnown(t *target, now time.Time) bool {
+	if t.zone != nil {
+		return e.zoneKnown(t.zone, now)
+	}
+	for _, zs := range t.area.zones {
+		if !e.zoneKnown(zs, now) {
+			return false
+		}
+	}
+	return true
+}
+
+// forget drops a target's pending conditions: an unknown count changes
+// nothing (open alerts hold), and conditions start again once the count is
+// back.
+func (e *Engine) forget(t *target) {
+	for _, rule := range []string{event.RuleCapacity, event.RuleSurge, event.RuleForecast} {
+		delete(e.pending, alertKey(rule, t.name))
+	}
 }
 
 // refresh recomputes a target's current value and whether it is known,
@@ -332,11 +359,7 @@ func (e *Engine) refresh(t *target, now time.Time) {
 func (e *Engine) evaluate(t *target, now time.Time, out []event.AlertChange) []event.AlertChange {
 	e.refresh(t, now)
 	if !t.known || t.capacity <= 0 {
-		// an unknown count changes nothing: open alerts hold, pending
-		// conditions start again once the count is back
-		for _, rule := range []string{event.RuleCapacity, event.RuleSurge, event.RuleForecast} {
-			delete(e.pending, alertKey(rule, t.name))
-		}
+		e.forget(t)
 		return out
 	}
 	ratio := t.value / float64(t.capacity)

@@ -71,7 +71,7 @@ func TestServiceStoresBeforeDeliveringAndRestores(t *testing.T) {
 
 	// the yard at 95% (orange), then the hall at 85% (yellow: below the
 	// webhook's min_level, so only consoles get it)
-	start := time.Now()
+	start := time.Now().Add(-40 * time.Second) // counts of the recent past: the alerts are due at once
 	for s := range 15 {
 		at := start.Add(time.Duration(s) * time.Second)
 		svc.Observe(event.CountSample{Time: at, Camera: "cam-b", Zone: "yard", Count: 190})

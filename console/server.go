@@ -12,7 +12,9 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"flowwatch/internal/config"
 	"flowwatch/internal/event"
+	"flowwatch/internal/store"
 )
 
 // CameraStates reports the current state of every camera stream.
@@ -31,6 +33,17 @@ type Config struct {
 	// Areas reports the areas' counts and comfort levels for the public
 	// comfort endpoint; nil leaves that endpoint out (404).
 	Areas AreaStatus
+	// Auth authenticates users and guards every other route; nil serves
+	// only the public endpoints above.
+	Auth *Auth
+	// Store, Desk and Site serve the alerts API (with Auth): the store
+	// for reading alerts, deliveries and history, the desk for the
+	// lifecycle, the site config for rule backtests.
+	Store *store.Store
+	Desk  AlertDesk
+	Site  *config.Config
+	// Hub serves /ws (with Auth); its Run is the caller's to start.
+	Hub *Hub
 	// Logger receives one line per server event; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -54,6 +67,16 @@ func New(cfg Config) *Server {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	if cfg.Areas != nil {
 		mux.HandleFunc("GET /api/v1/public/comfort", s.comfort)
+	}
+	if cfg.Auth != nil {
+		cfg.Auth.Register(mux)
+		if cfg.Store != nil && cfg.Desk != nil && cfg.Areas != nil && cfg.Site != nil {
+			api := &alertsAPI{db: cfg.Store, desk: cfg.Desk, areas: cfg.Areas, site: cfg.Site}
+			api.register(mux, cfg.Auth)
+		}
+		if cfg.Hub != nil {
+			mux.Handle("GET /ws", cfg.Auth.Require(readers, cfg.Hub))
+		}
 	}
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")

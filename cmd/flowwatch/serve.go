@@ -22,6 +22,10 @@ import (
 	"flowwatch/samples"
 )
 
+// adminPasswordEnv gives the first admin's password; without it one is
+// generated and printed once.
+const adminPasswordEnv = "FLOWWATCH_ADMIN_PASSWORD"
+
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
 	cfgPath := fs.String("c", "", "configuration `file` (default: the embedded demo)")
@@ -50,7 +54,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.Storage.DataDir = *dataDir
 	}
 	log := newLogger(stderr)
-	app := &site{cfg: cfg, log: log}
+	app := &site{cfg: cfg, log: log, out: stdout}
 	return app.run(ctx)
 }
 
@@ -59,6 +63,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 type site struct {
 	cfg *config.Config
 	log *slog.Logger
+	out io.Writer // where a generated admin password is printed, once
 
 	mu      sync.Mutex
 	cameras []*ingest.Camera
@@ -126,12 +131,40 @@ func (s *site) run(ctx context.Context) error {
 		defer counter.Close()
 	}
 
+	auth, err := console.NewAuth(console.AuthConfig{Store: db, Logger: s.log, SecureCookies: s.cfg.Console.TLSCert != ""})
+	if err != nil {
+		return err
+	}
+	if err := auth.EnsureUsers(ctx, s.cfg.Users); err != nil {
+		return err
+	}
+	// the first admin's password: from the environment, or generated and
+	// printed once
+	if err := auth.EnsureAdmin(ctx, os.Getenv(adminPasswordEnv), s.out); err != nil {
+		return err
+	}
+	hub, err := console.NewHub(console.HubConfig{Alerts: alerts, Areas: alerts.Engine(), Cameras: s, Logger: s.log})
+	if err != nil {
+		return err
+	}
+	metrics.RegisterSet(hub.MetricsSet())
+	defer metrics.UnregisterSet(hub.MetricsSet(), true)
+	hubCtx, stopHub := context.WithCancel(ctx)
+	hubDone := make(chan struct{})
+	go func() { defer close(hubDone); _ = hub.Run(hubCtx) }()
+	defer func() { stopHub(); <-hubDone }()
+
 	srv := console.New(console.Config{
 		Listen:  s.cfg.Console.Listen,
 		TLSCert: s.cfg.Console.TLSCert,
 		TLSKey:  s.cfg.Console.TLSKey,
 		Cameras: s,
 		Areas:   alerts.Engine(),
+		Auth:    auth,
+		Store:   db,
+		Desk:    alerts,
+		Site:    s.cfg,
+		Hub:     hub,
 		Logger:  s.log,
 	})
 	if err := srv.Start(); err != nil {
