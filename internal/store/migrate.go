@@ -142,6 +142,25 @@ CREATE TABLE api_tokens (
 );
 CREATE INDEX api_tokens_username ON api_tokens (username)`,
 		},
+		{
+			version: 4,
+			name:    "audit chain",
+			sql: `CREATE TABLE audit (
+	id        INTEGER PRIMARY KEY,
+	at        INTEGER NOT NULL, -- unix ms
+	actor     TEXT    NOT NULL,
+	role      TEXT    NOT NULL,
+	action    TEXT    NOT NULL CHECK (action != ''),
+	target    TEXT    NOT NULL,
+	detail    TEXT    NOT NULL,
+	remote    TEXT    NOT NULL,
+	prev_hash TEXT    NOT NULL, -- hash of the entry before, "" for the first
+	hash      TEXT    NOT NULL  -- SHA-256 hex over prev_hash and this entry
+);
+CREATE INDEX audit_at ON audit (at);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit entries cannot be changed'); END`,
+		},
 	}
 }
 
