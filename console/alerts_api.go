@@ -31,6 +31,7 @@ const maxBody = 64 << 10
 // alertsAPI serves /api/v1/alerts, /api/v1/areas and
 // /api/v1/rules/backtest.
 type alertsAPI struct {
+	auth  *Auth
 	db    *store.Store
 	desk  AlertDesk
 	areas AreaStatus
@@ -167,7 +168,7 @@ type lifecycleBody struct {
 	To   string `json:"to,omitempty"`
 }
 
-func (a *alertsAPI) act(w http.ResponseWriter, r *http.Request, fn func(id int64, by string, b lifecycleBody) (event.Alert, error)) {
+func (a *alertsAPI) act(w http.ResponseWriter, r *http.Request, action string, fn func(id int64, by string, b lifecycleBody) (event.Alert, error)) {
 	al, ok := a.alertFor(w, r)
 	if !ok {
 		return
@@ -187,18 +188,23 @@ func (a *alertsAPI) act(w http.ResponseWriter, r *http.Request, fn func(id int64
 	case err != nil:
 		writeError(w, http.StatusConflict, "%v", err)
 	default:
+		detail := b.Note
+		if b.To != "" {
+			detail = "to " + b.To + ": " + detail
+		}
+		a.auth.Audit(r, principal(r), action, fmt.Sprintf("alert %d", al.ID), detail)
 		writeJSON(w, http.StatusOK, map[string]any{"alert": out})
 	}
 }
 
 func (a *alertsAPI) ack(w http.ResponseWriter, r *http.Request) {
-	a.act(w, r, func(id int64, by string, b lifecycleBody) (event.Alert, error) {
+	a.act(w, r, "alert.ack", func(id int64, by string, b lifecycleBody) (event.Alert, error) {
 		return a.desk.Acknowledge(r.Context(), id, by, b.Note)
 	})
 }
 
 func (a *alertsAPI) note(w http.ResponseWriter, r *http.Request) {
-	a.act(w, r, func(id int64, by string, b lifecycleBody) (event.Alert, error) {
+	a.act(w, r, "alert.note", func(id int64, by string, b lifecycleBody) (event.Alert, error) {
 		if strings.TrimSpace(b.Note) == "" {
 			return event.Alert{}, errors.New("a note needs text")
 		}
@@ -207,13 +213,13 @@ func (a *alertsAPI) note(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *alertsAPI) handover(w http.ResponseWriter, r *http.Request) {
-	a.act(w, r, func(id int64, by string, b lifecycleBody) (event.Alert, error) {
+	a.act(w, r, "alert.handover", func(id int64, by string, b lifecycleBody) (event.Alert, error) {
 		return a.desk.HandOver(r.Context(), id, by, b.To, b.Note)
 	})
 }
 
 func (a *alertsAPI) resolve(w http.ResponseWriter, r *http.Request) {
-	a.act(w, r, func(id int64, by string, b lifecycleBody) (event.Alert, error) {
+	a.act(w, r, "alert.resolve", func(id int64, by string, b lifecycleBody) (event.Alert, error) {
 		return a.desk.Resolve(r.Context(), id, by, b.Note)
 	})
 }
@@ -253,6 +259,7 @@ func (a *alertsAPI) retryDelivery(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "delivery %d cannot be retried: %v", id, err)
 		return
 	}
+	a.auth.Audit(r, principal(r), "delivery.retry", fmt.Sprintf("delivery %d", id), "")
 	writeJSON(w, http.StatusOK, map[string]any{"requeued": id})
 }
 
@@ -304,5 +311,7 @@ func (a *alertsAPI) backtest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "backtest: %v", err)
 		return
 	}
+	a.auth.Audit(r, principal(r), "rules.backtest", "rules",
+		fmt.Sprintf("%s to %s: %d alerts", req.From.Format(time.RFC3339), req.To.Format(time.RFC3339), len(res.Alerts)))
 	writeJSON(w, http.StatusOK, res)
 }

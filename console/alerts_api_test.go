@@ -156,6 +156,7 @@ func TestAlertsAPIEveryRouteEveryRole(t *testing.T) {
 		{"POST", fmt.Sprintf("/api/v1/alerts/%d/handover", id), `{"to":"otto","note":"shift"}`, []string{"ada", "otto"}},
 		{"GET", "/api/v1/areas", "", []string{"ada", "otto", "gina", "yuri", "pia", "vic"}},
 		{"GET", "/api/v1/alert-deliveries/dead", "", []string{"ada"}},
+		{"GET", "/api/v1/audit", "", []string{"ada"}},
 		{"POST", "/api/v1/rules/backtest", fmt.Sprintf(`{"from":%q,"to":%q}`, from, to), []string{"ada", "pia"}},
 	}
 	for _, rt := range routes {
@@ -219,6 +220,33 @@ func TestAlertsAPILifecycleAndGuardScope(t *testing.T) {
 	site.call(t, "otto", "GET", fmt.Sprintf("/api/v1/alerts/%d", alert.ID), "", &detail)
 	if len(detail.Changes) != 2 || detail.Changes[1].By != "gina" || detail.Changes[1].Note != "two guards at the gate" {
 		t.Fatalf("stored history: %+v", detail.Changes)
+	}
+	// the acknowledgement and the viewer's refused try are in the audit
+	// log, which admins read and nobody can change through the API
+	var audit struct {
+		Entries []struct {
+			Actor, Action, Target, Detail, Remote string
+		} `json:"entries"`
+	}
+	if code := site.call(t, "ada", "GET", "/api/v1/audit", "", &audit); code != 200 {
+		t.Fatalf("audit log: %d", code)
+	}
+	var sawAck, sawRefusal bool
+	for _, e := range audit.Entries {
+		sawAck = sawAck || (e.Action == "alert.ack" && e.Actor == "gina" && e.Detail == "two guards at the gate" &&
+			e.Target == fmt.Sprintf("alert %d", alert.ID) && e.Remote == "127.0.0.1")
+		sawRefusal = sawRefusal || (e.Action == "request.forbidden" && e.Actor == "vic")
+	}
+	if !sawAck || !sawRefusal {
+		t.Fatalf("audit log lacks the acknowledgement (%v) or the viewer's refusal (%v): %+v", sawAck, sawRefusal, audit.Entries)
+	}
+	for _, m := range []string{"PUT", "DELETE", "PATCH"} {
+		if code := site.call(t, "ada", m, "/api/v1/audit", "{}", nil); code != http.StatusMethodNotAllowed {
+			t.Fatalf("%s /api/v1/audit: %d, want 405", m, code)
+		}
+	}
+	if n, err := site.db.VerifyAudit(context.Background()); err != nil || n < 8 {
+		t.Fatalf("audit chain: %d entries, %v", n, err)
 	}
 	// resolved by hand, then not open any more
 	if code := site.call(t, "otto", "POST", fmt.Sprintf("/api/v1/alerts/%d/resolve", alert.ID), `{"note":"cleared"}`, nil); code != 200 {

@@ -329,6 +329,7 @@ func (a *Auth) login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		a.log.Info("login failed: unknown user", "client", client)
+		a.Audit(r, Principal{}, "login.failed", "", "unknown user")
 		writeError(w, http.StatusUnauthorized, wrongLogin)
 		return
 	}
@@ -357,6 +358,7 @@ func (a *Auth) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("login", "user", u.Username, "role", u.Role, "client", client, "must_change", u.MustChange)
+	a.Audit(r, Principal{User: u.Username, Role: u.Role}, "login", "user "+u.Username, "")
 	a.answerNewSession(w, u, secret, sess)
 }
 
@@ -383,6 +385,7 @@ func (a *Auth) checkPassword(w http.ResponseWriter, r *http.Request, u store.Use
 	ctx := r.Context()
 	if now := a.now(); now.Before(u.LockedUntil) {
 		a.log.Info(what+" refused: account locked", "user", u.Username, "until", u.LockedUntil.Format(time.RFC3339), "client", client)
+		a.Audit(r, Principal{User: u.Username, Role: u.Role}, what+".refused", "user "+u.Username, "account locked")
 		a.answerLocked(w, u.Username, u.LockedUntil, now)
 		return false
 	}
@@ -408,10 +411,13 @@ func (a *Auth) checkPassword(w http.ResponseWriter, r *http.Request, u store.Use
 		}
 		a.log.Warn("account locked after failed logins", "user", u.Username, "failures", n,
 			"until", until.UTC().Format(time.RFC3339), "client", client)
+		a.Audit(r, Principal{User: u.Username, Role: u.Role}, "account.locked", "user "+u.Username,
+			fmt.Sprintf("%d failed logins; locked until %s", n, until.UTC().Format(time.RFC3339)))
 		a.answerLocked(w, u.Username, until, now)
 		return false
 	}
 	a.log.Info(what+" failed: wrong password", "user", u.Username, "failures", n, "client", client)
+	a.Audit(r, Principal{User: u.Username, Role: u.Role}, what+".failed", "user "+u.Username, "wrong password")
 	writeError(w, http.StatusUnauthorized, wrongLogin)
 	return false
 }
@@ -526,6 +532,7 @@ func (a *Auth) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	a.clearCookie(w)
 	a.log.Info("logout", "user", res.p.User, "client", clientKey(r))
+	a.Audit(r, res.p, "logout", "user "+res.p.User, "")
 	writeJSON(w, http.StatusOK, map[string]bool{"logged_out": true})
 }
 
@@ -581,6 +588,7 @@ func (a *Auth) changePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("password changed", "user", u.Username, "client", client)
+	a.Audit(r, Principal{User: u.Username, Role: u.Role}, "password.change", "user "+u.Username, "")
 	a.answerNewSession(w, u, secret, sess)
 }
 
@@ -769,6 +777,7 @@ func (a *Auth) Require(roles []string, h http.Handler) http.Handler {
 		}
 		if !res.p.Is(roles...) {
 			a.log.Info("request refused: role", "user", res.p.User, "role", res.p.Role, "method", r.Method, "path", r.URL.Path)
+			a.Audit(r, res.p, "request.forbidden", r.Method+" "+r.URL.Path, "role "+res.p.Role)
 			writeError(w, http.StatusForbidden, "role %q may not do this (it needs one of: %s)", res.p.Role, strings.Join(roles, ", "))
 			return
 		}

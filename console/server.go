@@ -70,8 +70,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Auth != nil {
 		cfg.Auth.Register(mux)
+		mux.Handle("GET /api/v1/audit", cfg.Auth.Require([]string{RoleAdmin}, http.HandlerFunc(cfg.Auth.auditLog)))
 		if cfg.Store != nil && cfg.Desk != nil && cfg.Areas != nil && cfg.Site != nil {
-			api := &alertsAPI{db: cfg.Store, desk: cfg.Desk, areas: cfg.Areas, site: cfg.Site}
+			api := &alertsAPI{auth: cfg.Auth, db: cfg.Store, desk: cfg.Desk, areas: cfg.Areas, site: cfg.Site}
 			api.register(mux, cfg.Auth)
 		}
 		if cfg.Hub != nil {
@@ -83,7 +84,7 @@ func New(cfg Config) *Server {
 		metrics.WritePrometheus(w, true)
 	})
 	s.srv = &http.Server{
-		Handler:           mux,
+		Handler:           jsonMisses(mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
@@ -156,3 +157,40 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(h)
 }
+
+// jsonMisses answers requests that match no route, or match a route with
+// another method, with a JSON error (404, or 405 with Allow) like every
+// other error of the API.
+func jsonMisses(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r) // the mux sets the path values
+			return
+		}
+		probe := &statusProbe{header: http.Header{}}
+		h.ServeHTTP(probe, r)
+		switch probe.status {
+		case http.StatusMethodNotAllowed:
+			w.Header().Set("Allow", probe.header.Get("Allow"))
+			writeError(w, probe.status, "%s is not allowed on %s", r.Method, r.URL.Path)
+		case http.StatusNotFound, 0:
+			writeError(w, http.StatusNotFound, "no such path: %s", r.URL.Path)
+		default: // a redirect to the cleaned path, and the like
+			for k, v := range probe.header {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(probe.status)
+		}
+	})
+}
+
+// statusProbe records what the mux's own miss handler would answer.
+type statusProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *statusProbe) Header() http.Header         { return p.header }
+func (p *statusProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *statusProbe) WriteHeader(code int)        { p.status = code }

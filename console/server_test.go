@@ -97,7 +97,9 @@ func TestUnknownPathAndMethod(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("POST /healthz = %d, want 405", resp.StatusCode)
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Content-Type") != "application/json" ||
+		!strings.Contains(resp.Header.Get("Allow"), "GET") {
+		t.Errorf("POST /healthz = %d %q Allow %q, want a 405 JSON error that says GET is allowed",
+			resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Allow"))
 	}
 }
