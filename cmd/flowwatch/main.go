@@ -2,7 +2,8 @@
 // ingest, analysis and the console; `simulate` serves videos as RTSP
 // cameras; `analyze` counts people in a file or stream; `samples` prepares
 // the sample videos; `backtest` replays stored counts through candidate
-// alert rules; `version` prints the build.
+// alert rules; `audit verify` checks the audit chain; `version` prints
+// the build.
 // main only wires the stages together; each stage lives in its own package.
 package main
 
@@ -36,6 +37,7 @@ func commands() []command {
 		{"analyze", "count people in a video file or rtsp:// URL, per zone, into a CSV", runAnalyze},
 		{"samples", "prepare the built-in sample videos (vtest and the synthetic crowds)", runSamples},
 		{"backtest", "replay stored counts through the rules (or candidate --rules) and list the alerts they raise", runBacktest},
+		{"audit", "audit verify: check that no audit entry was changed or removed", runAudit},
 		{"version", "print the version", runVersion},
 	}
 }
