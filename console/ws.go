@@ -530,4 +530,3 @@ func (h *Hub) sendClose(c *wsClient) {
 	_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.code, c.reason),
 		time.Now().Add(min(wsCloseGrace, h.cfg.WriteTimeout)))
 }
-
