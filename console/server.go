@@ -44,6 +44,9 @@ type Config struct {
 	Site  *config.Config
 	// Hub serves /ws (with Auth); its Run is the caller's to start.
 	Hub *Hub
+	// WHEP serves live video at /whep/<camera> (with Auth); Close is the
+	// caller's.
+	WHEP *WHEP
 	// Logger receives one line per server event; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -77,6 +80,9 @@ func New(cfg Config) *Server {
 		}
 		if cfg.Hub != nil {
 			mux.Handle("GET /ws", cfg.Auth.Require(readers, cfg.Hub))
+		}
+		if cfg.WHEP != nil {
+			cfg.WHEP.Register(mux, cfg.Auth)
 		}
 	}
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {

@@ -244,6 +244,23 @@ func TestDemoRaisesAlertWithinAMinute(t *testing.T) {
 		if err := json.Unmarshal([]byte(get(base+"/api/v1/public/comfort")), &pub); err != nil || len(pub.Areas) != 3 {
 			t.Fatalf("public comfort: %v %+v", err, pub)
 		}
+		// live video and the alerts API are there, behind the login
+		for _, path := range []string{"/whep/vtest", "/api/v1/alerts"} {
+			method := "POST"
+			if path == "/api/v1/alerts" {
+				method = "GET"
+			}
+			req, _ := http.NewRequest(method, base+path, strings.NewReader("v=0"))
+			req.Header.Set("Content-Type", "application/sdp")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("%s %s without login: %d, want 401", method, path, resp.StatusCode)
+			}
+		}
 		return
 	}
 	t.Fatal("no alert within a minute of starting the demo")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -154,6 +155,20 @@ func (s *site) run(ctx context.Context) error {
 	go func() { defer close(hubDone); _ = hub.Run(hubCtx) }()
 	defer func() { stopHub(); <-hubDone }()
 
+	// live video: a console on a loopback address also offers loopback
+	// candidates, so a browser on the same box connects
+	host, _, _ := net.SplitHostPort(s.cfg.Console.Listen)
+	ip := net.ParseIP(host)
+	whepMetrics := metrics.NewSet()
+	whep, err := console.NewWHEP(console.WHEPConfig{Streams: s, Logger: s.log, Metrics: whepMetrics,
+		ICELoopback: host == "localhost" || (ip != nil && ip.IsLoopback())})
+	if err != nil {
+		return err
+	}
+	metrics.RegisterSet(whepMetrics)
+	defer metrics.UnregisterSet(whepMetrics, true)
+	defer whep.Close()
+
 	srv := console.New(console.Config{
 		Listen:  s.cfg.Console.Listen,
 		TLSCert: s.cfg.Console.TLSCert,
@@ -165,6 +180,7 @@ func (s *site) run(ctx context.Context) error {
 		Desk:    alerts,
 		Site:    s.cfg,
 		Hub:     hub,
+		WHEP:    whep,
 		Logger:  s.log,
 	})
 	if err := srv.Start(); err != nil {
@@ -234,6 +250,19 @@ func (s *site) startSimulator(ctx context.Context) (*samples.Simulator, error) {
 		return nil, fmt.Errorf("simulator: %w", err)
 	}
 	return sim, nil
+}
+
+// LiveStream returns the stream a camera's live view relays: its
+// substream when configured, else its main stream.
+func (s *site) LiveStream(camera string) (*ingest.Stream, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.cameras {
+		if c.Name() == camera {
+			return c.Live(), true
+		}
+	}
+	return nil, false
 }
 
 // alerting returns the running alerting service; nil before it starts.
