@@ -161,8 +161,8 @@ func (s *Store) SaveAlertChange(ctx context.Context, ch event.AlertChange, chann
 		resolvedAt = a.ResolvedAt.UnixMilli()
 	}
 	if a.ID == 0 {
-		// Insert with placeholder data first: the JSON must carry the ID
-		// the insert assigns.
+		// The row goes in with an empty JSON blob, which is written just
+		// below once the insert has assigned the ID the JSON carries.
 		res, err := tx.ExecContext(ctx, `INSERT INTO alerts (key, rule, target, level, state, opened_at, updated_at, resolved_at, data)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, x'')`,
 			a.Key, a.Rule, string(a.Target), string(a.Level), string(a.State),
