@@ -4,11 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-
-	"flowwatch/internal/config"
-	"flowwatch/internal/store"
 )
 
 // runAudit checks the audit log: `flowwatch audit verify` walks the hash
@@ -18,8 +13,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("audit: say what to do: flowwatch audit verify [-c config.yaml] [--data DIR]")
 	}
 	fs := newFlagSet("audit verify", stderr)
-	cfgPath := fs.String("c", "", "configuration `file` (default: the embedded demo)")
-	dataDir := fs.String("data", "", "data `folder`, overriding storage.data_dir")
+	sf := addSiteFlags(fs)
 	rest, err := parseFlags(fs, args[1:])
 	if err != nil {
 		return err
@@ -27,23 +21,12 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(rest) > 0 {
 		return fmt.Errorf("audit verify: unexpected arguments %q", rest)
 	}
-	var cfg *config.Config
-	if *cfgPath == "" {
-		cfg, err = config.Demo()
-	} else {
-		cfg, err = config.Load(*cfgPath)
-	}
+	cfg, err := sf.load()
 	if err != nil {
 		return err
 	}
-	if *dataDir != "" {
-		cfg.Storage.DataDir = *dataDir
-	}
-	path := filepath.Join(cfg.Storage.DataDir, "flowwatch.db")
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("audit verify: %w", err)
-	}
-	db, err := store.Open(path)
+	path := dbPath(cfg)
+	db, err := openExistingStore("audit verify", cfg)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,15 +13,13 @@ import (
 	"flowwatch/alerting"
 	"flowwatch/internal/config"
 	"flowwatch/internal/event"
-	"flowwatch/internal/store"
 )
 
 // runBacktest replays stored counts through the site's rules, or a
 // candidate rules file, and prints the alerts they would have raised.
 func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("backtest", stderr)
-	cfgPath := fs.String("c", "", "configuration `file` (default: the embedded demo)")
-	dataDir := fs.String("data", "", "data `folder`, overriding storage.data_dir")
+	sf := addSiteFlags(fs)
 	rulesPath := fs.String("rules", "", "candidate rules `file` (YAML with one rules: mapping) to try instead of the config's")
 	from := fs.String("from", "24h", "start: an RFC 3339 `time`, or a duration ago such as 24h")
 	to := fs.String("to", "0s", "end: an RFC 3339 `time`, or a duration ago (0s: now)")
@@ -34,17 +31,9 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if len(rest) > 0 {
 		return fmt.Errorf("backtest: unexpected arguments %q", rest)
 	}
-	var cfg *config.Config
-	if *cfgPath == "" {
-		cfg, err = config.Demo()
-	} else {
-		cfg, err = config.Load(*cfgPath)
-	}
+	cfg, err := sf.load()
 	if err != nil {
 		return err
-	}
-	if *dataDir != "" {
-		cfg.Storage.DataDir = *dataDir
 	}
 	if *rulesPath != "" {
 		data, err := os.ReadFile(*rulesPath)
@@ -67,11 +56,7 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if !end.After(start) {
 		return fmt.Errorf("backtest: --to (%s) must be after --from (%s)", end.Format(time.RFC3339), start.Format(time.RFC3339))
 	}
-	path := filepath.Join(cfg.Storage.DataDir, "flowwatch.db")
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("backtest: no stored history: %w", err)
-	}
-	db, err := store.Open(path)
+	db, err := openExistingStore("backtest", cfg)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 
@@ -29,9 +28,8 @@ const adminPasswordEnv = "FLOWWATCH_ADMIN_PASSWORD"
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
-	cfgPath := fs.String("c", "", "configuration `file` (default: the embedded demo)")
+	sf := addSiteFlags(fs)
 	listen := fs.String("listen", "", "console `address`, overriding console.listen")
-	dataDir := fs.String("data", "", "data `folder`, overriding storage.data_dir")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -39,20 +37,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(rest) > 0 {
 		return fmt.Errorf("serve: unexpected arguments %q", rest)
 	}
-	var cfg *config.Config
-	if *cfgPath == "" {
-		cfg, err = config.Demo()
-	} else {
-		cfg, err = config.Load(*cfgPath)
-	}
+	cfg, err := sf.load()
 	if err != nil {
 		return err
 	}
 	if *listen != "" {
 		cfg.Console.Listen = *listen
-	}
-	if *dataDir != "" {
-		cfg.Storage.DataDir = *dataDir
 	}
 	log := newLogger(stderr)
 	app := &site{cfg: cfg, log: log, out: stdout}
@@ -93,7 +83,7 @@ func (s *site) run(ctx context.Context) error {
 	if err := os.MkdirAll(s.cfg.Storage.DataDir, 0o750); err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
-	db, err := store.Open(filepath.Join(s.cfg.Storage.DataDir, "flowwatch.db"))
+	db, err := store.Open(dbPath(s.cfg))
 	if err != nil {
 		return err
 	}
