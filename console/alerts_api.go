@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -93,19 +94,9 @@ func (a *alertsAPI) list(w http.ResponseWriter, r *http.Request) {
 		f.States = append(f.States, event.AlertState(s))
 	}
 	var err error
-	if f.From, err = queryTime(q.Get("from")); err != nil {
-		writeError(w, http.StatusBadRequest, "from: %v", err)
+	if f.From, f.To, f.Limit, err = rangeQuery(q); err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
 		return
-	}
-	if f.To, err = queryTime(q.Get("to")); err != nil {
-		writeError(w, http.StatusBadRequest, "to: %v", err)
-		return
-	}
-	if v := q.Get("limit"); v != "" {
-		if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 0 {
-			writeError(w, http.StatusBadRequest, "limit: want a number of alerts, got %q", v)
-			return
-		}
 	}
 	alerts, err := a.db.ListAlerts(r.Context(), f)
 	if err != nil {
@@ -120,6 +111,23 @@ func (a *alertsAPI) list(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"alerts": out})
+}
+
+// rangeQuery reads the from, to (RFC 3339) and limit parameters that
+// list endpoints share; absent ones are zero.
+func rangeQuery(q url.Values) (from, to time.Time, limit int, err error) {
+	if from, err = queryTime(q.Get("from")); err != nil {
+		return from, to, 0, fmt.Errorf("from: %w", err)
+	}
+	if to, err = queryTime(q.Get("to")); err != nil {
+		return from, to, 0, fmt.Errorf("to: %w", err)
+	}
+	if v := q.Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 0 {
+			return from, to, 0, fmt.Errorf("limit: want a number of entries, got %q", v)
+		}
+	}
+	return from, to, limit, nil
 }
 
 func queryTime(v string) (time.Time, error) {

@@ -2,7 +2,6 @@ package console
 
 import (
 	"net/http"
-	"strconv"
 
 	"flowwatch/internal/store"
 )
@@ -25,19 +24,9 @@ func (a *Auth) auditLog(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := store.AuditFilter{Actor: q.Get("actor"), Action: q.Get("action")}
 	var err error
-	if f.From, err = queryTime(q.Get("from")); err != nil {
-		writeError(w, http.StatusBadRequest, "from: %v", err)
+	if f.From, f.To, f.Limit, err = rangeQuery(q); err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
 		return
-	}
-	if f.To, err = queryTime(q.Get("to")); err != nil {
-		writeError(w, http.StatusBadRequest, "to: %v", err)
-		return
-	}
-	if v := q.Get("limit"); v != "" {
-		if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 0 {
-			writeError(w, http.StatusBadRequest, "limit: want a number of entries, got %q", v)
-			return
-		}
 	}
 	entries, err := a.db.AuditEntries(r.Context(), f)
 	if err != nil {
