@@ -142,12 +142,7 @@ def build_cutouts(work):
     for fi in range(0, TRAIN_LAST_VTEST_FRAME + 1, 3):
         f = frames[fi]
         lab = components(foreground(f, bgf, 28))
-        for lid in np.unique(lab[lab > 0]):
-            ys, xs = np.nonzero(lab == lid)
-            y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-            hx = single_person(lab, lid, y0, y1, x0, x1)
-            if hx is None:
-                continue
+        for lid, y0, y1, x0, x1, hx in pedestrians(lab):
             h = y1 - y0
             pm = (lab[y0:y1, x0:x1] == lid).astype(np.float32)
             alpha = F.avg_pool2d(torch.from_numpy(pm)[None, None], 3, 1, 1)[0, 0].numpy()
@@ -183,6 +178,17 @@ def single_person(lab, lid, y0, y1, x0, x1):
     return float(np.nonzero(top.any(0))[0].mean())
 
 
+def pedestrians(lab):
+    """The blobs of a label image that pass the one-pedestrian checks:
+    (label, y0, y1, x0, x1, head x in blob coordinates) each."""
+    for lid in np.unique(lab[lab > 0]):
+        ys, xs = np.nonzero(lab == lid)
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        hx = single_person(lab, lid, y0, y1, x0, x1)
+        if hx is not None:
+            yield lid, y0, y1, x0, x1, hx
+
+
 def foreground(frame, bgf, threshold):
     """Foreground mask of a frame against the median background, opened then closed."""
     diff = np.abs(frame.astype(np.int16) - bgf).max(axis=2)
@@ -212,12 +218,7 @@ def build_real(frames, bg):
         lab = components(strong)
         explained = np.zeros((VH, VW), bool)
         pts = []
-        for lid in np.unique(lab[lab > 0]):
-            ys, xs = np.nonzero(lab == lid)
-            y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-            hx = single_person(lab, lid, y0, y1, x0, x1)
-            if hx is None:
-                continue
+        for _, y0, y1, x0, x1, hx in pedestrians(lab):
             h = y1 - y0
             pts.append((x0 + hx, y0 + 0.07 * h, max(2.0, 0.18 * h)))
             explained[max(0, y0 - 4):y1 + 4, max(0, x0 - 4):x1 + 4] = True
