@@ -161,6 +161,21 @@ CREATE INDEX audit_at ON audit (at);
 CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit entries cannot be changed'); END`,
 		},
+		{
+			version: 5,
+			name:    "zone layouts",
+			sql: `-- Zone layouts drawn in the console, one row per save: the latest row
+-- of a camera is in force, the older ones are its history.
+CREATE TABLE zone_layouts (
+	id          INTEGER PRIMARY KEY,
+	camera      TEXT    NOT NULL CHECK (camera != ''),
+	zones       TEXT    NOT NULL, -- JSON array of {name, polygon, capacity}
+	calibration TEXT,             -- JSON {image, ground}; NULL when none
+	updated_at  INTEGER NOT NULL, -- unix ms
+	updated_by  TEXT    NOT NULL
+);
+CREATE INDEX zone_layouts_camera ON zone_layouts (camera, id)`,
+		},
 	}
 }
 

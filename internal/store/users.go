@@ -262,6 +262,112 @@ func (s *Store) SetUserRole(ctx context.Context, username, role string, posts []
 		"UPDATE users SET role = ?, posts = ?, updated_at = ? WHERE username = ?", role, string(p), at.UnixMilli(), username)
 }
 
+// ErrLastOfRole is returned, wrapped, by DeleteUser and SetUserRoleKeeping
+// when the change would leave no user holding the role that must keep one
+// (the console keeps at least one admin).
+var ErrLastOfRole = errors.New("no other user holds the role")
+
+// SetUserRoleKeeping is SetUserRole, refused with ErrLastOfRole, wrapped,
+// when the user holds keepRole, role is another, and no other user holds
+// keepRole. The check and the change are one transaction. An empty
+// keepRole checks nothing.
+func (s *Store) SetUserRoleKeeping(ctx context.Context, username, role string, posts []string, at time.Time, keepRole string) error {
+	fail := func(err error) error { return fmt.Errorf("store: set role of user %q: %w", username, err) }
+	if role == "" {
+		return fail(errors.New("empty role"))
+	}
+	p, err := json.Marshal(nonNilPosts(posts))
+	if err != nil {
+		return fail(err)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer tx.Rollback()
+	if keepRole != "" && role != keepRole {
+		if err := lastOfRole(ctx, tx, username, keepRole); err != nil {
+			return fail(err)
+		}
+	}
+	res, err := tx.ExecContext(ctx, "UPDATE users SET role = ?, posts = ?, updated_at = ? WHERE username = ?",
+		role, string(p), at.UnixMilli(), username)
+	if err != nil {
+		return fail(err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fail(err)
+	} else if n == 0 {
+		return fail(ErrNotFound)
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// lastOfRole fails with ErrLastOfRole when username holds role and no
+// other user does, and with ErrNotFound when there is no such user.
+func lastOfRole(ctx context.Context, tx *sql.Tx, username, role string) error {
+	var mine string
+	err := tx.QueryRowContext(ctx, "SELECT role FROM users WHERE username = ?", username).Scan(&mine)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return ErrNotFound
+	case err != nil:
+		return err
+	case mine != role:
+		return nil
+	}
+	var others int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM users WHERE role = ? AND username != ?", role, username).Scan(&others); err != nil {
+		return err
+	}
+	if others == 0 {
+		return fmt.Errorf("%w %q", ErrLastOfRole, role)
+	}
+	return nil
+}
+
+// DeleteUser deletes the user with its sessions and API tokens (the audit
+// log keeps its name). With keepRole set, it is refused with ErrLastOfRole,
+// wrapped, when the user is the last holding keepRole; the check and the
+// deletion are one transaction. ErrNotFound, wrapped, when there is no such
+// user.
+func (s *Store) DeleteUser(ctx context.Context, username, keepRole string) error {
+	fail := func(err error) error { return fmt.Errorf("store: delete user %q: %w", username, err) }
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer tx.Rollback()
+	if keepRole != "" {
+		if err := lastOfRole(ctx, tx, username, keepRole); err != nil {
+			return fail(err)
+		}
+	}
+	res, err := tx.ExecContext(ctx, "DELETE FROM users WHERE username = ?", username)
+	if err != nil {
+		return fail(err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fail(err)
+	} else if n == 0 {
+		return fail(ErrNotFound)
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// UnlockUser lifts the user's lock-out, if any, and sets its failed logins
+// back to 0. ErrNotFound, wrapped, when there is no such user.
+func (s *Store) UnlockUser(ctx context.Context, username string) error {
+	return s.updateUser(ctx, username, "unlock",
+		"UPDATE users SET locked_until = NULL, failed_logins = 0 WHERE username = ?", username)
+}
+
 // RecordLoginFailure counts one more failed login of the user, atomically,
 // and returns the new count. ErrNotFound, wrapped, when there is no such
 // user.

@@ -335,3 +335,82 @@ func TestUserSessionsAndTokensCannotOutliveTheUser(t *testing.T) {
 		t.Errorf("token of a deleted user: %v", err)
 	}
 }
+
+func TestDeleteUserKeepsTheLastOfARole(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	t0 := time.Unix(1_700_000_000, 0)
+	for _, u := range []User{
+		{Username: "root", Role: "admin"}, {Username: "ops", Role: "operator"}, {Username: "boss", Role: "admin"},
+	} {
+		u.PasswordHash, u.Created = "h", t0
+		if err := s.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateSession(ctx, Session{ID: hashOf("s"), Username: "boss", CSRFHash: hashOf("c"), Created: t0, Expires: t0.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	// two admins: one may go, with its sessions
+	if err := s.DeleteUser(ctx, "boss", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Session(ctx, hashOf("s")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("session of a deleted user: %v", err)
+	}
+	// the last admin stays, whether deleted or demoted
+	if err := s.DeleteUser(ctx, "root", "admin"); !errors.Is(err, ErrLastOfRole) || !strings.Contains(err.Error(), `"root"`) {
+		t.Errorf("deleting the last admin: %v, want ErrLastOfRole naming the user", err)
+	}
+	if err := s.SetUserRoleKeeping(ctx, "root", "viewer", nil, t0, "admin"); !errors.Is(err, ErrLastOfRole) {
+		t.Errorf("demoting the last admin: %v, want ErrLastOfRole", err)
+	}
+	if u, _ := s.User(ctx, "root"); u.Role != "admin" {
+		t.Errorf("root is %q after refused changes", u.Role)
+	}
+	// an admin staying admin, and other roles, change freely
+	if err := s.SetUserRoleKeeping(ctx, "root", "admin", []string{"x"}, t0.Add(time.Second), "admin"); err != nil {
+		t.Errorf("keeping the last admin an admin: %v", err)
+	}
+	if err := s.SetUserRoleKeeping(ctx, "ops", "guard", []string{"gate"}, t0.Add(time.Second), "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := s.User(ctx, "ops"); u.Role != "guard" || !slices.Equal(u.Posts, []string{"gate"}) || !u.Updated.Equal(t0.Add(time.Second)) {
+		t.Errorf("ops = %+v", u)
+	}
+	if err := s.DeleteUser(ctx, "ops", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{s.DeleteUser(ctx, "ops", ""), s.SetUserRoleKeeping(ctx, "nobody", "viewer", nil, t0, "admin")} {
+		if !errors.Is(err, ErrNotFound) {
+			t.Errorf("missing user: %v, want ErrNotFound", err)
+		}
+	}
+}
+
+func TestUnlockUser(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	t0 := time.Unix(1_700_000_000, 0)
+	if err := s.CreateUser(ctx, User{Username: "ann", Role: "viewer", PasswordHash: "h", Created: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RecordLoginFailure(ctx, "ann"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.LockUser(ctx, "ann", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RecordLoginFailure(ctx, "ann"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UnlockUser(ctx, "ann"); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := s.User(ctx, "ann"); !u.LockedUntil.IsZero() || u.FailedLogins != 0 {
+		t.Errorf("after unlock: locked until %v, %d failures", u.LockedUntil, u.FailedLogins)
+	}
+	if err := s.UnlockUser(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unlocking a missing user: %v", err)
+	}
+}
