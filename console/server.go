@@ -47,6 +47,17 @@ type Config struct {
 	// WHEP serves live video at /whep/<camera> (with Auth); Close is the
 	// caller's.
 	WHEP *WHEP
+	// Snapshots and LiveDensity give the cameras' latest pictures and
+	// recent density for /api/v1/cameras/{name}/snapshot and /density
+	// (with Auth and Site); nil ones answer 503.
+	Snapshots   Snapshots
+	LiveDensity LiveDensity
+	// Zones puts zone layouts saved at /api/v1/cameras/{name}/zones to
+	// work (with Auth, Store and Site); nil leaves the zones routes out.
+	Zones ZoneEditor
+	// CameraTestTimeout bounds an RTSP connection test; zero means
+	// DefaultCameraTestTimeout.
+	CameraTestTimeout time.Duration
 	// Logger receives one line per server event; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -78,6 +89,20 @@ func New(cfg Config) *Server {
 			api := &alertsAPI{auth: cfg.Auth, db: cfg.Store, desk: cfg.Desk, areas: cfg.Areas, site: cfg.Site}
 			api.register(mux, cfg.Auth)
 		}
+		if cfg.Store != nil && cfg.Site != nil {
+			newHistoryAPI(cfg.Auth, cfg.Store, cfg.Site, cfg.Snapshots).register(mux, cfg.Auth)
+		}
+		if cfg.Site != nil {
+			cams := &camerasAPI{auth: cfg.Auth, site: cfg.Site, states: cfg.Cameras, snaps: cfg.Snapshots,
+				density: cfg.LiveDensity, db: cfg.Store, log: s.log, testTimeout: cfg.CameraTestTimeout}
+			cams.register(mux)
+			if cfg.Store != nil && cfg.Zones != nil {
+				zones := &zonesAPI{auth: cfg.Auth, db: cfg.Store, site: cfg.Site, editor: cfg.Zones, log: s.log}
+				zones.register(mux)
+			}
+		}
+		users := &usersAPI{auth: cfg.Auth, site: cfg.Site, log: s.log}
+		users.register(mux)
 		if cfg.Hub != nil {
 			mux.Handle("GET /ws", cfg.Auth.Require(readers, cfg.Hub))
 		}
