@@ -26,6 +26,9 @@ type analysis struct {
 	sub      *ingest.Subscription
 	frames   *metrics.Counter
 	log      *slog.Logger
+	// view, when set before run, keeps a copy of a decoded frame now and
+	// then for the console's snapshots.
+	view *cameraView
 }
 
 func newAnalysis(cam *ingest.Camera, cc config.Camera, counter *cameraCounter, log *slog.Logger) (*analysis, error) {
@@ -91,6 +94,9 @@ func (a *analysis) run(ctx context.Context) {
 			return
 		}
 		a.frames.Inc()
+		if a.view != nil {
+			a.view.offer(f)
+		}
 		if a.counter != nil {
 			a.counter.submit(f)
 		} else {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -100,12 +101,24 @@ func (c *counting) Close() {
 type cameraCounter struct {
 	name    string
 	queue   *vision.CameraQueue
-	zones   *vision.ZoneSet
 	task    vision.Task
 	history *vision.HeatmapHistory
-	gauges  map[string]*metrics.Gauge // by zone, ZoneAll included
+	set     *metrics.Set // the camera's: where zone gauges are made
 	sink    func(event.CountSample)
 	log     *slog.Logger
+	// zones are the zones counted now with their gauges; SetZones swaps
+	// them while frames are being counted.
+	zones atomic.Pointer[counterZones]
+	// live, when set before the first frame is submitted, receives every
+	// density map: the live wall's heat layer.
+	live *vision.LiveHeatmap
+}
+
+// counterZones is a zone set with a gauge per zone, ZoneAll included.
+// Neither changes once made.
+type counterZones struct {
+	set    *vision.ZoneSet
+	gauges map[string]*metrics.Gauge
 }
 
 // addCamera registers a camera with the scheduler; its zone counts are
@@ -115,21 +128,43 @@ func (c *counting) addCamera(cc config.Camera, set *metrics.Set) (*cameraCounter
 	for i, z := range cc.Zones {
 		zones[i] = vision.Zone{Name: z.Name, Polygon: z.Polygon}
 	}
-	zs, err := vision.NewZoneSet(zones)
-	if err != nil {
-		return nil, fmt.Errorf("camera %q: zones: %w", cc.Name, err)
+	cnt := &cameraCounter{name: cc.Name, task: c.est.Info().Task, history: c.history, set: set, sink: c.sink, log: c.log}
+	if err := cnt.SetZones(zones); err != nil {
+		return nil, err
 	}
 	q, err := c.sched.AddCamera(vision.CameraConfig{Name: cc.Name})
 	if err != nil {
 		return nil, fmt.Errorf("camera %q: %w", cc.Name, err)
 	}
-	// The gauges are made once here, not per frame.
-	gauges := map[string]*metrics.Gauge{}
-	for _, name := range append([]string{vision.ZoneAll}, zoneNames(zones)...) {
-		gauges[name] = set.GetOrCreateGauge(fmt.Sprintf(`flowwatch_zone_people{camera=%q,zone=%q}`, cc.Name, name), nil)
+	cnt.queue = q
+	return cnt, nil
+}
+
+// SetZones makes the counter count zones from the next frame on. Gauges
+// are made once per zone name, here, not per frame; those of zones that
+// are gone are removed.
+func (cc *cameraCounter) SetZones(zones []vision.Zone) error {
+	zs, err := vision.NewZoneSet(zones)
+	if err != nil {
+		return fmt.Errorf("camera %q: zones: %w", cc.name, err)
 	}
-	return &cameraCounter{name: cc.Name, queue: q, zones: zs, task: c.est.Info().Task, history: c.history,
-		gauges: gauges, sink: c.sink, log: c.log}, nil
+	next := &counterZones{set: zs, gauges: map[string]*metrics.Gauge{}}
+	for _, name := range append([]string{vision.ZoneAll}, zoneNames(zones)...) {
+		next.gauges[name] = cc.set.GetOrCreateGauge(zoneGauge(cc.name, name), nil)
+	}
+	if prev := cc.zones.Swap(next); prev != nil {
+		for name := range prev.gauges {
+			if next.gauges[name] == nil {
+				cc.set.UnregisterMetric(zoneGauge(cc.name, name))
+			}
+		}
+	}
+	return nil
+}
+
+// zoneGauge names the gauge of a zone's people count.
+func zoneGauge(camera, zone string) string {
+	return fmt.Sprintf(`flowwatch_zone_people{camera=%q,zone=%q}`, camera, zone)
 }
 
 // submit hands a frame to the scheduler, which releases it.
@@ -145,20 +180,27 @@ func (cc *cameraCounter) done(r vision.Result) {
 		return
 	}
 	e := r.Estimate
-	counts := cc.zones.CountEstimate(e, cc.task, r.Frame.Width, r.Frame.Height)
+	zones := cc.zones.Load()
+	counts := zones.set.CountEstimate(e, cc.task, r.Frame.Width, r.Frame.Height)
+	now := time.Now()
 	if e.Density != nil {
-		if err := cc.history.Add(cc.name, time.Now(), e.Density, r.Frame.Width, r.Frame.Height); err != nil {
+		if err := cc.history.Add(cc.name, now, e.Density, r.Frame.Width, r.Frame.Height); err != nil {
 			cc.log.Warn("heatmap not updated", "camera", cc.name, "err", err)
+		}
+		if cc.live != nil {
+			if err := cc.live.Add(now, e.Density, r.Frame.Width, r.Frame.Height); err != nil {
+				cc.log.Warn("live heatmap not updated", "camera", cc.name, "err", err)
+			}
 		}
 	}
 	// the count belongs to when the picture arrived: the start of the
 	// glass-to-alert latency
 	at := r.Frame.Received
 	if at.IsZero() {
-		at = time.Now()
+		at = now
 	}
 	for zone, n := range counts {
-		if g := cc.gauges[zone]; g != nil {
+		if g := zones.gauges[zone]; g != nil {
 			g.Set(n)
 		}
 		if zone != vision.ZoneAll && cc.sink != nil {

@@ -59,6 +59,9 @@ type site struct {
 	mu      sync.Mutex
 	cameras []*ingest.Camera
 	alerts  *alerting.Service
+	// views are what the console sees of each running camera: latest
+	// picture, live heatmap, zone counter.
+	views siteViews
 }
 
 func (s *site) run(ctx context.Context) error {
@@ -88,6 +91,17 @@ func (s *site) run(ctx context.Context) error {
 		return err
 	}
 	defer db.Close()
+
+	// zones saved in the console replace the config's, for counting and
+	// for the alerting engine's targets and capacities alike
+	cfg, notes, err := withStoredZones(ctx, s.cfg, db, s.log)
+	if err != nil {
+		return err
+	}
+	s.cfg = cfg
+	s.views.mu.Lock()
+	s.views.notes = notes
+	s.views.mu.Unlock()
 
 	alerts, err := startAlerting(ctx, s.cfg, db, s.log)
 	if err != nil {
@@ -172,6 +186,10 @@ func (s *site) run(ctx context.Context) error {
 		Hub:     hub,
 		WHEP:    whep,
 		Logger:  s.log,
+
+		Snapshots:   s,
+		LiveDensity: s,
+		Zones:       s,
 	})
 	if err := srv.Start(); err != nil {
 		return err
@@ -203,10 +221,16 @@ func (s *site) run(ctx context.Context) error {
 			}
 			defer cnt.close()
 		}
+		view, err := newCameraView(cc, cnt)
+		if err != nil {
+			return err
+		}
+		s.views.add(view)
 		a, err := newAnalysis(cam, cc, cnt, s.log)
 		if err != nil {
 			return err
 		}
+		a.view = view
 		wg.Go(func() { a.run(ctx) })
 	}
 	s.log.Info("flowwatch serving", "console", srv.URL(), "cameras", len(s.cameras))
