@@ -32,7 +32,9 @@ type Engine struct {
 	tiers   tiers
 	zones   map[event.Target]*zoneState
 	cameras map[string]*cameraState
-	areas   map[string]*areaState
+	// camOrder names the cameras in config order
+	camOrder []string
+	areas    map[string]*areaState
 	// targets holds every count target a rule watches, zones with a
 	// capacity and every area, in config order.
 	targets []*target
@@ -45,6 +47,8 @@ type Engine struct {
 // zoneState is one camera zone's recent counts.
 type zoneState struct {
 	camera   string
+	name     event.Target // zone:<camera>/<zone>
+	title    string       // "<camera title> / <zone>"
 	window   []timedValue // raw counts within the smoothing window
 	smoothed float64
 	last     time.Time // time of the newest sample; zero before one
@@ -125,13 +129,14 @@ func NewEngine(cfg *config.Config) (*Engine, error) {
 		}
 		cs := &cameraState{name: cam.Name, title: title}
 		e.cameras[cam.Name] = cs
+		e.camOrder = append(e.camOrder, cam.Name)
 		for _, z := range cam.Zones {
-			zs := &zoneState{camera: cam.Name}
 			name := event.ZoneTarget(cam.Name, z.Name)
+			zs := &zoneState{camera: cam.Name, name: name, title: title + " / " + z.Name}
 			e.zones[name] = zs
 			cs.zones = append(cs.zones, zs)
 			if z.Capacity > 0 {
-				t := &target{name: name, title: title + " / " + z.Name, capacity: z.Capacity, zone: zs}
+				t := &target{name: name, title: zs.title, capacity: z.Capacity, zone: zs}
 				zs.watched = t
 				e.addTarget(t)
 			}
@@ -604,10 +609,25 @@ type TargetStatus struct {
 func (e *Engine) Status(now time.Time) []TargetStatus {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := make([]TargetStatus, 0, len(e.targets))
+	out := make([]TargetStatus, 0, len(e.targets)+len(e.zones))
 	for _, t := range e.targets {
 		e.refresh(t, now)
 		out = append(out, e.status(t))
+	}
+	// zones without a capacity of their own are counted all the same: the
+	// wall shows every zone's count
+	for _, cam := range e.camOrder {
+		for _, zs := range e.cameras[cam].zones {
+			if zs.watched != nil {
+				continue
+			}
+			st := TargetStatus{Target: zs.name, Title: zs.title, Known: e.zoneKnown(zs, now), Ratio: -1}
+			if st.Known {
+				st.Count = zs.smoothed
+			}
+			st.Comfort = ComfortOf(-1, e.rules.ComfortBounds)
+			out = append(out, st)
+		}
 	}
 	return out
 }

@@ -551,3 +551,30 @@ func TestNoisyFlatCountsNeverTrend(t *testing.T) {
 		}
 	}
 }
+
+// Zones without a capacity of their own still report their counts, after
+// the watched targets, so that the wall can show every zone.
+func TestStatusReportsEveryZone(t *testing.T) {
+	e := newTestEngine(t, "")
+	feed(e, "cam-a", "hall", 0, 5, func(int) float64 { return 7 })
+	got := map[event.Target]TargetStatus{}
+	var order []event.Target
+	for _, st := range e.Status(t0.Add(5 * time.Second)) {
+		got[st.Target] = st
+		order = append(order, st.Target)
+	}
+	hall := got[event.ZoneTarget("cam-a", "hall")]
+	if !hall.Known || hall.Count != 7 || hall.Capacity != 0 || hall.Ratio != -1 || hall.Comfort.Grade != 0 {
+		t.Fatalf("cam-a/hall status %+v, want known, 7 people, no capacity, ratio -1, comfort unknown", hall)
+	}
+	if hall.Title != "Hall camera / hall" {
+		t.Fatalf("cam-a/hall title %q", hall.Title)
+	}
+	if yard := got[event.ZoneTarget("cam-b", "yard")]; yard.Known || yard.Target == "" {
+		t.Fatalf("cam-b/yard status %+v, want listed and unknown (no counts yet)", yard)
+	}
+	want := []event.Target{"zone:cam-a/gate", "area:hall", "area:yard", "area:lawn", "zone:cam-a/hall", "zone:cam-b/yard", "zone:cam-b/lawn"}
+	if fmt.Sprint(order) != fmt.Sprint(want) {
+		t.Fatalf("status order %v, want %v", order, want)
+	}
+}
