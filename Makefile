@@ -14,8 +14,10 @@ LDFLAGS := -X main.version=$(VERSION) \
 export FLOWWATCH_SAMPLES ?= $(MEDIA)
 export FLOWWATCH_ORT_LIB ?= $(ORT_LIB)
 export FLOWWATCH_MODELS ?= $(ROOT)/models
+# The browser tests save their screenshots here.
+export FLOWWATCH_SCREENSHOTS ?= $(ROOT)/bin/screenshots
 
-.PHONY: setup deps build samples run test bench fuzz model vet clean
+.PHONY: setup deps build samples run test bench fuzz model vet clean web
 
 ## setup: system packages, the ONNX Runtime library, the sample videos (idempotent)
 setup: deps samples
@@ -26,6 +28,10 @@ deps:
 ## build: bin/flowwatch, which runs from any directory
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/flowwatch ./cmd/flowwatch
+
+## web: rebuild the browser app's committed bundle (console/web/dist; needs Node)
+web:
+	cd console/web && npm ci && npm run build && node hash-sources.mjs
 
 samples: deps build
 	bin/flowwatch samples --dir $(MEDIA)

@@ -79,6 +79,7 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
+	registerWebApp(mux)
 	if cfg.Areas != nil {
 		mux.HandleFunc("GET /api/v1/public/comfort", s.comfort)
 	}

@@ -8,11 +8,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 # Debian packages: cgo libraries (OpenCV, libav*), ffmpeg/ffprobe (sample
 # preparation and the second RTSP peer in tests), opencv-doc (the vtest
-# clip), chromium (console browser tests), python3-torch (model training).
+# clip), chromium and a CJK font (console browser tests and their
+# screenshots), python3-torch (model training).
 packages=(
   pkg-config gcc g++ make
   libopencv-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
-  ffmpeg opencv-doc chromium python3-torch python3-numpy
+  ffmpeg opencv-doc chromium fonts-wqy-microhei python3-torch python3-numpy
 )
 
 missing=()

@@ -1,0 +1,324 @@
+// #/admin/cameras, #/admin/users, #/admin/audit.
+
+import { del, enc, get, post, put, query } from "../api";
+import { loadCameras } from "../cameras";
+import { fill, h, notice } from "../dom";
+import { describe } from "../errors";
+import { fmtTime, t, type Key } from "../i18n";
+import { icon } from "../icons";
+import * as live from "../live";
+import { session } from "../session";
+import type { AuditEntry, Camera, CameraTest, Role, User } from "../types";
+import { healthLabel } from "./wall";
+
+const roles: Role[] = ["admin", "operator", "guard", "planner", "viewer"];
+const tabs = ["cameras", "users", "audit"] as const;
+type Tab = (typeof tabs)[number];
+
+export function renderAdmin(root: HTMLElement, sub: string): () => void {
+  const tab: Tab = (tabs as readonly string[]).includes(sub) ? (sub as Tab) : "cameras";
+  const body = h("div", {});
+  fill(
+    root,
+    h(
+      "div",
+      { class: "page" },
+      h(
+        "nav",
+        { class: "tabs", "aria-label": t("nav.admin") },
+        tabs.map((k) => h("a", { href: `#/admin/${k}`, class: "tab", "aria-current": k === tab ? "page" : null, "data-test": `admin-tab-${k}` }, t(`admin.${k}` as Key))),
+      ),
+      body,
+    ),
+  );
+  if (tab === "users") return usersTab(body);
+  if (tab === "audit") return auditTab(body);
+  return camerasTab(body);
+}
+
+function camerasTab(root: HTMLElement): () => void {
+  const tbody = h("tbody", {});
+  const msg = h("div", {});
+  const rows = new Map<string, { status: HTMLElement; result: HTMLElement }>();
+  fill(
+    root,
+    h(
+      "section",
+      { class: "card", "data-test": "admin-cameras" },
+      msg,
+      h(
+        "table",
+        { class: "table" },
+        h("thead", {}, h("tr", {}, [t("admin.name"), t("admin.title"), t("admin.status"), t("admin.resolution"), t("admin.actions")].map((c) => h("th", {}, c)))),
+        tbody,
+      ),
+    ),
+  );
+  const row = (c: Camera): HTMLElement => {
+    const status = h("span", { class: "health", "data-status": c.status || "offline" }, healthLabel(c.status));
+    const result = h("span", { class: "small", role: "status" });
+    const test = h("button", { class: "btn", type: "button", "data-test": "camera-test" }, t("admin.test"));
+    test.addEventListener("click", async () => {
+      test.disabled = true;
+      result.className = "small muted";
+      result.textContent = t("admin.testing");
+      try {
+        const r = await post<CameraTest>(`/api/v1/cameras/${enc(c.name)}/test`);
+        result.className = `small ${r.ok ? "ok" : "bad"}`;
+        result.textContent = r.ok ? t("admin.testOk", { codec: r.codec ?? "", w: r.width ?? 0, h: r.height ?? 0, ms: Math.round(r.elapsed_ms ?? 0) }) : t("admin.testFail", { err: r.error ?? "" });
+      } catch (err) {
+        result.className = "small bad";
+        result.textContent = describe(err, "POST /api/v1/cameras/…/test");
+      } finally {
+        test.disabled = false;
+      }
+    });
+    rows.set(c.name, { status, result });
+    return h(
+      "tr",
+      { "data-test": "camera-row", "data-camera": c.name },
+      h("td", {}, h("code", {}, c.name)),
+      h("td", {}, c.title),
+      h("td", {}, status),
+      h("td", {}, c.width ? `${c.width}×${c.height}` : "—"),
+      h("td", {}, h("div", { class: "actions" }, test, h("a", { class: "btn btn-ghost", href: `#/zones/${enc(c.name)}`, "data-test": "camera-zones" }, t("admin.editZones")), result)),
+    );
+  };
+  const off = live.on("cameras", (states) => {
+    for (const [name, r] of rows) {
+      const s = states.find((x) => x.camera === name && x.stream === "main");
+      if (!s) continue;
+      r.status.textContent = healthLabel(s.status);
+      r.status.dataset.status = s.status;
+      r.status.title = s.last_error ?? "";
+    }
+  });
+  loadCameras()
+    .then((list) => {
+      if (list.fallback) fill(msg, notice(t("common.missingApi", { path: "/api/v1/cameras" }), "info"));
+      fill(tbody, list.cameras.map(row));
+    })
+    .catch((err: unknown) => fill(msg, notice(describe(err, "/api/v1/cameras"))));
+  return off;
+}
+
+function usersTab(root: HTMLElement): () => void {
+  const tbody = h("tbody", {});
+  const msg = h("div", { "aria-live": "polite" });
+  const say = (node: HTMLElement | null) => fill(msg, node);
+  const roleSelect = (value: Role) => h("select", { "aria-label": t("admin.role") }, roles.map((r) => h("option", { value: r, selected: r === value }, t(`role.${r}` as Key))));
+  const splitPosts = (s: string) => s.split(/[,，\s]+/).map((p) => p.trim()).filter(Boolean);
+
+  const newName = h("input", { name: "username", required: true, autocomplete: "off", "data-test": "user-new-name" });
+  const newRole = roleSelect("viewer");
+  newRole.dataset.test = "user-new-role";
+  const newPosts = h("input", { name: "posts", autocomplete: "off", "data-test": "user-new-posts" });
+  const newPass = h("input", { name: "password", type: "password", autocomplete: "new-password", "data-test": "user-new-password" });
+  const create = h(
+    "form",
+    { class: "inline-form" },
+    h("label", { class: "field" }, h("span", {}, t("admin.username")), newName),
+    h("label", { class: "field" }, h("span", {}, t("admin.role")), newRole),
+    h("label", { class: "field" }, h("span", {}, t("admin.posts")), newPosts),
+    h("label", { class: "field" }, h("span", {}, t("admin.password")), newPass),
+    h("div", { class: "field field-end" }, h("button", { class: "btn btn-primary", type: "submit", "data-test": "user-create" }, t("admin.create"))),
+  );
+  create.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const res = await post<{ user: User; password?: string }>("/api/v1/users", {
+        username: newName.value.trim(),
+        role: newRole.value,
+        posts: splitPosts(newPosts.value),
+        ...(newPass.value ? { password: newPass.value } : {}),
+      });
+      say(oneTime(t("admin.created", { user: res.user.username }), res.password));
+      create.reset();
+      void load();
+    } catch (err) {
+      say(notice(describe(err, "POST /api/v1/users")));
+    }
+  });
+
+  const oneTime = (head: string, pw?: string) =>
+    h("div", { class: "notice notice-info", role: "status" }, head, pw ? h("p", {}, t("admin.oneTime"), " ", h("code", { class: "secret", "data-test": "one-time-password" }, pw)) : null);
+
+  const row = (u: User): HTMLElement => {
+    const role = roleSelect(u.role);
+    const posts = h("input", { value: (u.posts ?? []).join(", "), "aria-label": t("admin.posts") });
+    const act = (label: string, test: string, fn: () => Promise<void>, cls = "btn btn-ghost") => {
+      const b = h("button", { class: cls, type: "button", "data-test": test }, label);
+      b.addEventListener("click", async () => {
+        b.disabled = true;
+        try {
+          await fn();
+        } catch (err) {
+          say(notice(describe(err, "/api/v1/users")));
+        } finally {
+          b.disabled = false;
+        }
+      });
+      return b;
+    };
+    const locked = u.locked_until && new Date(u.locked_until) > new Date();
+    const self = u.username === session()?.user;
+    return h(
+      "tr",
+      { "data-test": "user-row", "data-user": u.username },
+      h("td", {}, h("strong", {}, u.username), u.must_change ? h("span", { class: "tag" }, t("admin.mustChange")) : null, locked ? h("span", { class: "tag tag-bad" }, t("admin.lockedUntil", { time: fmtTime(u.locked_until, true) })) : null),
+      h("td", {}, role),
+      h("td", {}, posts),
+      h("td", { class: "muted small" }, fmtTime(u.created_at, true)),
+      h(
+        "td",
+        {},
+        h(
+          "div",
+          { class: "actions" },
+          act(t("common.save"), "user-save", async () => {
+          await put(`/api/v1/users/${enc(u.username)}`, { role: role.value, posts: splitPosts(posts.value) });
+          say(notice(t("admin.updated", { user: u.username }), "info"));
+          await load();
+        }),
+        act(t("admin.resetPw"), "user-reset", async () => {
+          const res = await post<{ password: string }>(`/api/v1/users/${enc(u.username)}/password`);
+          say(oneTime(u.username, res.password));
+        }),
+        locked
+          ? act(t("admin.unlock"), "user-unlock", async () => {
+              await post(`/api/v1/users/${enc(u.username)}/unlock`);
+              await load();
+            })
+          : null,
+        self
+          ? null
+          : act(
+              t("common.delete"),
+              "user-delete",
+              async () => {
+                if (!confirm(t("admin.confirmDelete", { user: u.username }))) return;
+                await del(`/api/v1/users/${enc(u.username)}`);
+                await load();
+              },
+              "btn btn-danger",
+            ),
+        ),
+      ),
+    );
+  };
+
+  const load = async () => {
+    try {
+      const res = await get<{ users: User[] | null }>("/api/v1/users");
+      fill(tbody, (res.users ?? []).map(row));
+    } catch (err) {
+      say(notice(describe(err, "/api/v1/users")));
+    }
+  };
+
+  fill(
+    root,
+    h(
+      "section",
+      { class: "card", "data-test": "admin-users" },
+      create,
+      msg,
+      h(
+        "table",
+        { class: "table" },
+        h("thead", {}, h("tr", {}, [t("admin.username"), t("admin.role"), t("admin.posts"), t("admin.createdAt"), t("admin.actions")].map((c) => h("th", {}, c)))),
+        tbody,
+      ),
+    ),
+  );
+  void load();
+  return () => {};
+}
+
+function auditTab(root: HTMLElement): () => void {
+  const day = 24 * 3600_000;
+  const dateInput = (d: Date) => h("input", { type: "date", value: d.toISOString().slice(0, 10) });
+  const fromIn = dateInput(new Date(Date.now() - 7 * day));
+  const toIn = dateInput(new Date());
+  const limitIn = h("input", { type: "number", min: 1, max: 10000, value: 500, "aria-label": t("admin.limit") });
+  const filterIn = h("input", { type: "search", placeholder: t("admin.filter"), "data-test": "audit-filter" });
+  const csv = h("a", { class: "btn", "data-test": "audit-export", download: "audit.csv" }, icon("download"), t("admin.exportCsv"));
+  const tbody = h("tbody", {});
+  const msg = h("div", {});
+  let entries: AuditEntry[] = [];
+
+  const period = () => {
+    const from = new Date(`${fromIn.value}T00:00:00`);
+    const to = new Date(new Date(`${toIn.value}T00:00:00`).getTime() + day);
+    return { from: Number.isNaN(from.getTime()) ? undefined : from.toISOString(), to: Number.isNaN(to.getTime()) ? undefined : to.toISOString() };
+  };
+  const paint = () => {
+    const f = filterIn.value.trim().toLowerCase();
+    const shown = f ? entries.filter((e) => `${e.action} ${e.actor} ${e.target}`.toLowerCase().includes(f)) : entries;
+    fill(
+      tbody,
+      shown.map((e) =>
+        h(
+          "tr",
+          { "data-test": "audit-row", "data-action": e.action },
+          h("td", { class: "nowrap" }, fmtTime(e.at, true)),
+          h("td", {}, e.actor, h("span", { class: "muted small" }, ` ${e.role}`)),
+          h("td", {}, h("code", {}, e.action)),
+          h("td", {}, e.target),
+          h("td", { class: "detail" }, e.detail),
+          h("td", { class: "muted small" }, e.remote),
+        ),
+      ),
+    );
+  };
+  const load = async () => {
+    const p = period();
+    csv.href = `/api/v1/audit${query({ ...p, format: "csv" })}`;
+    try {
+      const res = await get<{ entries: AuditEntry[] | null }>(`/api/v1/audit${query({ ...p, limit: limitIn.value })}`);
+      entries = res.entries ?? [];
+      fill(msg);
+    } catch (err) {
+      entries = [];
+      fill(msg, notice(describe(err, "/api/v1/audit")));
+    }
+    paint();
+  };
+  const form = h(
+    "form",
+    { class: "toolbar" },
+    h("label", { class: "inline" }, t("common.from"), fromIn),
+    h("label", { class: "inline" }, t("common.to"), toIn),
+    h("label", { class: "inline" }, t("admin.limit"), limitIn),
+    h("button", { class: "btn", type: "submit" }, t("common.apply")),
+    filterIn,
+    h("span", { class: "spacer" }),
+    csv,
+  );
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    void load();
+  });
+  filterIn.addEventListener("input", paint);
+  fill(
+    root,
+    h(
+      "section",
+      { class: "card", "data-test": "admin-audit" },
+      form,
+      msg,
+      h(
+        "div",
+        { class: "table-scroll" },
+        h(
+          "table",
+          { class: "table" },
+          h("thead", {}, h("tr", {}, [t("admin.at"), t("admin.actor"), t("admin.action"), t("admin.target"), t("admin.detail"), t("admin.remote")].map((c) => h("th", {}, c)))),
+          tbody,
+        ),
+      ),
+    ),
+  );
+  void load();
+  return () => {};
+}
