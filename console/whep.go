@@ -92,9 +92,13 @@ type WHEPConfig struct {
 	// Debug.
 	Logger *slog.Logger
 	// Metrics receives flowwatch_whep_sessions (gauge),
-	// flowwatch_whep_sessions_total and
-	// flowwatch_whep_dropped_access_units_total; nil keeps them in a set
-	// of their own that nothing exports.
+	// flowwatch_whep_sessions_total,
+	// flowwatch_whep_dropped_access_units_total and the histogram
+	// flowwatch_whep_relay_seconds (per viewer and access unit: from the
+	// access unit's arrival, AccessUnit.Received, to just after its last
+	// packet was written to the viewer's track; a new viewer's first
+	// group of pictures, sent from the stream's cache, counts with its
+	// age); nil keeps them in a set of their own that nothing exports.
 	Metrics *metrics.Set
 	// MaxViewers bounds the sessions open at once, over all cameras
 	// together: each costs a UDP socket, a DTLS session and the camera's
@@ -119,6 +123,11 @@ type WHEPConfig struct {
 	// ipFilter, when set, keeps only the local addresses it accepts
 	// (tests keep loopback only).
 	ipFilter func(net.IP) bool
+	// onRelay, when set, receives every duration that
+	// flowwatch_whep_relay_seconds records, exactly (benchmarks read
+	// percentiles from it). It is called on the sessions' goroutines and
+	// must return quickly.
+	onRelay func(time.Duration)
 }
 
 // WHEP serves live video of the cameras over WebRTC (WHEP, RFC 9725):
@@ -135,6 +144,7 @@ type WHEP struct {
 	gauge   *metrics.Gauge
 	total   *metrics.Counter
 	dropped *metrics.Counter
+	relayed *metrics.Histogram
 
 	mu       sync.Mutex
 	sessions map[string]*whepSession
@@ -185,6 +195,7 @@ func NewWHEP(cfg WHEPConfig) (*WHEP, error) {
 		gauge:    cfg.Metrics.GetOrCreateGauge("flowwatch_whep_sessions", nil),
 		total:    cfg.Metrics.GetOrCreateCounter("flowwatch_whep_sessions_total"),
 		dropped:  cfg.Metrics.GetOrCreateCounter("flowwatch_whep_dropped_access_units_total"),
+		relayed:  cfg.Metrics.GetOrCreateHistogram("flowwatch_whep_relay_seconds"),
 		sessions: make(map[string]*whepSession),
 	}, nil
 }
@@ -757,6 +768,13 @@ func (s *whepSession) write(au *ingest.AccessUnit) error {
 			continue
 		}
 		s.packets++
+	}
+	if !au.Received.IsZero() {
+		d := time.Since(au.Received)
+		s.w.relayed.Update(d.Seconds())
+		if s.w.cfg.onRelay != nil {
+			s.w.cfg.onRelay(d)
+		}
 	}
 	clear(s.payloads)
 	s.frames++

@@ -22,6 +22,19 @@
 #                     frames/s, ort/opencv and x-batch1 (about 2 minutes).
 #                     Without models/default it measures the tiny test model
 #                     and says so (rows named *-fallback, fallback 1).
+#   ./console         BenchmarkWHEPViewers: a 1080p25 camera (4 Mbit/s)
+#                     relayed over WHEP to 1, 10, 50, 100, ... pion viewers
+#                     (in a child process) until the relay falls behind:
+#                     relay CPU per viewer (ms per second, 0-viewer baseline
+#                     subtracted), loss, lateness, and the viewers 80% of
+#                     the box's cores serve; BenchmarkWHEPRelayLatency: p50
+#                     and p99 from RTSP arrival to WriteRTP through a real
+#                     RTSP hop, 1, 10 and 50 viewers; BenchmarkWSFanOut:
+#                     alerts to 500 logged-in websocket consoles at 10 to
+#                     200 alerts/s, latency p50/p99, server CPU per message,
+#                     deliveries missing, clients cut off (about 3 minutes
+#                     together; the first run also renders the 1080p clip
+#                     into ~/.cache/flowwatch/bench, about 15 s).
 #
 # Every figure is measured in this run, references included; the load
 # average is printed before and after, since the machine may be shared. The
@@ -45,7 +58,7 @@ log="$cache/results-$(date +%Y%m%d-%H%M%S).txt"
 file_decode='^Benchmark(DecodeAll|DecodeKeyframes|FFmpegReference)$'
 
 # Build the test binaries first, so compiling does not overlap a measurement.
-"$GO" test -run '^$' -count=1 ./ingest ./cmd/flowwatch ./vision ./alerting >/dev/null
+"$GO" test -run '^$' -count=1 ./ingest ./cmd/flowwatch ./vision ./alerting ./console >/dev/null
 
 {
   echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -srm), $(nproc) CPUs, $("$GO" version)"
@@ -62,6 +75,9 @@ file_decode='^Benchmark(DecodeAll|DecodeKeyframes|FFmpegReference)$'
   "$GO" test -run '^TestCrashDuringAlertStorm$' -count=1 -v -timeout 20m ./alerting | grep -E 'crash_test|^(ok|FAIL|---)'
   # The model benchmark's rows take 8 s each (or one call, when slower).
   "$GO" test -run '^$' -bench '^BenchmarkModel$' -benchtime 8s -count=1 -timeout 20m ./vision
+  # Console: the WHEP relay's CPU per viewer and its latency, and the
+  # websocket hub's fan-out to 500 consoles; each prints its own table.
+  "$GO" test -run '^$' -bench '^(BenchmarkWHEPViewers|BenchmarkWHEPRelayLatency|BenchmarkWSFanOut)$' -benchtime 1x -count=1 -timeout 20m ./console
   echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 } 2>&1 | tee "$log"
 
