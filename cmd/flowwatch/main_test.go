@@ -177,11 +177,13 @@ func get(url string) string {
 	return string(b)
 }
 
-// TestDemoRaisesAlertWithinAMinute runs the embedded demo (its three sample
-// cameras from the built-in simulator, the default model) as make run
-// does, on free ports, and waits for a real alert from a sample camera:
-// the demo's square holds about 180 people for 220 places.
-func TestDemoRaisesAlertWithinAMinute(t *testing.T) {
+// startDemo runs the embedded demo config as make run does, on free ports
+// and a data directory of its own, edited by edit when not nil, until the
+// test ends. It answers the console's base URL, the directory holding the
+// config and the data, and when it started. It skips the test when the
+// model, ONNX Runtime or the sample media are missing.
+func startDemo(t *testing.T, edit func(yaml string) string) (base, dir string, start time.Time) {
+	t.Helper()
 	if _, err := vision.ResolveModelDir(config.DefaultModel); err != nil {
 		t.Skipf("no default model here (%v): run make setup and test through make test", err)
 	}
@@ -191,29 +193,43 @@ func TestDemoRaisesAlertWithinAMinute(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(samples.MediaDir(), "synth-dense.mp4")); err != nil {
 		t.Skipf("no sample media: run make setup (%v)", err)
 	}
-	dir := t.TempDir()
+	dir = t.TempDir()
 	rtspPort, httpPort := freePort(t), freePort(t)
 	demo := strings.ReplaceAll(string(config.DemoYAML()), "127.0.0.1:8554", fmt.Sprintf("127.0.0.1:%d", rtspPort))
+	if edit != nil {
+		demo = edit(demo)
+	}
 	cfgPath := filepath.Join(dir, "demo.yaml")
 	if err := os.WriteFile(cfgPath, []byte(demo), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	start := time.Now()
+	start = time.Now()
 	go func() {
 		done <- run(ctx, []string{"serve", "-c", cfgPath, "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort),
 			"--data", filepath.Join(dir, "data")}, io.Discard, io.Discard)
 	}()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
 		case <-time.After(15 * time.Second):
 			t.Error("serve did not stop within 15 s of cancel")
 		}
-	}()
-	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	})
+	return fmt.Sprintf("http://127.0.0.1:%d", httpPort), dir, start
+}
+
+// TestDemoRaisesAlertWithinAMinute runs the embedded demo (its three sample
+// cameras from the built-in simulator, the default model) as make run
+// does, on free ports, and waits for a real alert from a sample camera:
+// the demo's square holds about 180 people for 220 places.
+func TestDemoRaisesAlertWithinAMinute(t *testing.T) {
+	base, dir, start := startDemo(t, nil)
 	changes := regexp.MustCompile(`(?m)^flowwatch_alert_changes_total (\d+)$`)
 	for time.Since(start) < time.Minute {
 		time.Sleep(time.Second)
