@@ -160,21 +160,37 @@ export function renderWall(root: HTMLElement): () => void {
     h("button", { class: "btn btn-seg", type: "button", "data-test": `grid-${n}`, onclick: () => setSize(n) }, String(n)),
   );
   const alerts = alertList({ compact: true });
-  fill(
-    root,
+  // the whole wall, alert panel included, on the video wall's screen
+  const wallFull = h(
+    "button",
+    { class: "btn btn-ghost", type: "button", "data-test": "wall-fullscreen", onclick: () => toggleWallFullscreen() },
+    icon("expand"),
+    ` ${t("wall.fullscreenWall")}`,
+  );
+  const wallEl = h(
+    "div",
+    { class: "wall-page" },
     h(
       "div",
-      { class: "wall-page" },
+      { class: "wall-main" },
       h(
         "div",
-        { class: "wall-main" },
-        h("div", { class: "toolbar" }, h("span", { class: "muted" }, t("wall.grid")), h("div", { class: "seg", role: "group" }, sizeBtns), pager),
-        banner,
-        gridEl,
+        { class: "toolbar" },
+        h("span", { class: "muted" }, t("wall.grid")),
+        h("div", { class: "seg", role: "group" }, sizeBtns),
+        pager,
+        wallFull,
       ),
-      h("aside", { class: "wall-side" }, h("h2", { class: "panel-title" }, t("wall.alerts")), alerts.el),
+      banner,
+      gridEl,
     ),
+    h("aside", { class: "wall-side" }, h("h2", { class: "panel-title" }, t("wall.alerts")), alerts.el),
   );
+  const toggleWallFullscreen = () => {
+    if (document.fullscreenElement === wallEl) void document.exitFullscreen();
+    else void wallEl.requestFullscreen?.().catch(() => {});
+  };
+  fill(root, wallEl);
 
   const layout = () => {
     const pages = Math.max(1, Math.ceil(cameras.length / size));
