@@ -2,18 +2,13 @@ package console
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"flowwatch/alerting"
-	"flowwatch/internal/config"
 	"flowwatch/internal/event"
 	"flowwatch/internal/store"
 )
@@ -42,16 +37,8 @@ rules: {smoothing: 1s, min_duration: 1s, surge_per_minute: -1, forecast_horizon:
 
 func newAPISite(t *testing.T) *apiSite {
 	t.Helper()
-	cfg, err := config.Parse("site.yaml", []byte(apiSiteYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(filepath.Join(t.TempDir(), "flowwatch.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sp := newSiteParts(t, apiSiteYAML)
+	cfg, db, log, auth := sp.cfg, sp.db, sp.log, sp.auth
 	svc, err := alerting.NewService(context.Background(), alerting.ServiceConfig{Config: cfg, Store: db, Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -60,11 +47,6 @@ func newAPISite(t *testing.T) *apiSite {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = svc.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	argon := cheapArgon
-	auth, err := NewAuth(AuthConfig{Store: db, Logger: log, argon: &argon})
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := New(Config{Listen: "127.0.0.1:0", Areas: svc.Engine(), Auth: auth, Store: db, Desk: svc, Site: cfg, Logger: log})
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
@@ -79,44 +61,9 @@ func newAPISite(t *testing.T) *apiSite {
 		"yuri": {RoleGuard, []string{"yard"}}, "pia": {RolePlanner, nil}, "vic": {RoleViewer, nil},
 	}
 	for name, u := range users {
-		if err := auth.CreateUser(context.Background(), name, u.role, u.posts, "password-of-"+name); err != nil {
-			t.Fatal(err)
-		}
-		var answer struct {
-			Token string `json:"token"`
-		}
-		if code := site.call(t, "", "POST", "/api/v1/session", fmt.Sprintf(`{"username":%q,"password":"password-of-%s"}`, name, name), &answer); code != 200 {
-			t.Fatalf("login %s: %d", name, code)
-		}
-		site.tokens[name] = answer.Token
+		site.login(t, auth, name, u.role, u.posts)
 	}
 	return site
-}
-
-// call makes a request as user ("" for none) and decodes a JSON answer.
-func (s *apiSite) call(t *testing.T, user, method, path, body string, out any) int {
-	t.Helper()
-	req, err := http.NewRequest(method, s.base+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if user != "" {
-		req.Header.Set("Authorization", "Bearer "+s.tokens[user])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if ct := resp.Header.Get("Content-Type"); resp.StatusCode >= 400 && !strings.HasPrefix(ct, "application/json") {
-		t.Fatalf("%s %s as %q: %d with %q, want a JSON error", method, path, user, resp.StatusCode, ct)
-	}
-	if out != nil && len(data) > 0 {
-		_ = json.Unmarshal(data, out)
-	}
-	return resp.StatusCode
 }
 
 // raise makes the gate area overflow so that a real alert is stored.

@@ -126,18 +126,8 @@ func (c *camerasAPI) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"cameras": out})
 }
 
-// camera finds the {name} camera, answering 404 itself when there is none.
-func (c *camerasAPI) camera(w http.ResponseWriter, r *http.Request) (config.Camera, bool) {
-	name := r.PathValue("name")
-	cc, ok := siteCamera(c.site, name)
-	if !ok {
-		writeError(w, http.StatusNotFound, "no camera %q", name)
-	}
-	return cc, ok
-}
-
 func (c *camerasAPI) snapshot(w http.ResponseWriter, r *http.Request) {
-	cc, ok := c.camera(w, r)
+	cc, ok := pathCamera(w, r, c.site)
 	if !ok {
 		return
 	}
@@ -192,7 +182,7 @@ func frameImage(f *ingest.Frame) (*image.RGBA, error) {
 }
 
 func (c *camerasAPI) liveDensity(w http.ResponseWriter, r *http.Request) {
-	cc, ok := c.camera(w, r)
+	cc, ok := pathCamera(w, r, c.site)
 	if !ok {
 		return
 	}
@@ -224,7 +214,7 @@ type cameraTest struct {
 }
 
 func (c *camerasAPI) test(w http.ResponseWriter, r *http.Request) {
-	cc, ok := c.camera(w, r)
+	cc, ok := pathCamera(w, r, c.site)
 	if !ok {
 		return
 	}

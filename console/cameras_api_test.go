@@ -118,21 +118,8 @@ var cameraSiteUsers = map[string]string{
 // API token, and the user "temp" (a viewer) to be changed.
 func newCameraSite(t *testing.T) (*apiSite, *cameraViews, *Auth) {
 	t.Helper()
-	cfg, err := config.Parse("site.yaml", []byte(cameraSiteYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(filepath.Join(t.TempDir(), "flowwatch.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	argon := cheapArgon
-	auth, err := NewAuth(AuthConfig{Store: db, Logger: log, argon: &argon})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sp := newSiteParts(t, cameraSiteYAML)
+	cfg, db, log, auth := sp.cfg, sp.db, sp.log, sp.auth
 	views := &cameraViews{}
 	s := New(Config{Listen: "127.0.0.1:0", Auth: auth, Store: db, Site: cfg, Cameras: views, Snapshots: views,
 		LiveDensity: views, Zones: views, CameraTestTimeout: 5 * time.Second, Logger: log})
@@ -150,9 +137,11 @@ func newCameraSite(t *testing.T) (*apiSite, *cameraViews, *Auth) {
 		if err := auth.CreateUser(ctx, name, role, posts, "password-of-"+name); err != nil {
 			t.Fatal(err)
 		}
-		if site.tokens[name], err = auth.CreateAPIToken(ctx, name, "test"); err != nil {
+		token, err := auth.CreateAPIToken(ctx, name, "test")
+		if err != nil {
 			t.Fatal(err)
 		}
+		site.tokens[name] = token
 	}
 	if err := auth.CreateUser(ctx, "temp", RoleViewer, nil, "password-of-temp"); err != nil {
 		t.Fatal(err)
@@ -284,33 +273,6 @@ func TestCamerasListSnapshotAndDensity(t *testing.T) {
 	if code := site.call(t, "gina", "GET", "/api/v1/cameras/spare/density", "", nil); code != http.StatusServiceUnavailable {
 		t.Errorf("density of a camera without one: %d", code)
 	}
-}
-
-// rawAnswer is an HTTP answer with its body unparsed.
-type rawAnswer struct {
-	code   int
-	header http.Header
-	body   string
-}
-
-// raw makes a request as user ("" for none) and returns the answer as is.
-func (s *apiSite) raw(t *testing.T, user, method, path, body string) rawAnswer {
-	t.Helper()
-	req, err := http.NewRequest(method, s.base+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if user != "" {
-		req.Header.Set("Authorization", "Bearer "+s.tokens[user])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	return rawAnswer{code: resp.StatusCode, header: resp.Header, body: string(data)}
 }
 
 // simulatorSample returns the prepared vtest stream, skipping the test

@@ -7,19 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"image/png"
-	"io"
-	"log/slog"
 	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"flowwatch/ingest"
-	"flowwatch/internal/config"
 	"flowwatch/internal/event"
 	"flowwatch/internal/store"
 	"flowwatch/vision"
@@ -52,21 +48,8 @@ func (s historySnaps) Snapshot(camera string) (*ingest.Frame, error) {
 // role (ada admin, otto operator, gina guard, pia planner, vic viewer).
 func newHistorySite(t *testing.T, snaps Snapshots) *apiSite {
 	t.Helper()
-	cfg, err := config.Parse("site.yaml", []byte(apiSiteYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(filepath.Join(t.TempDir(), "flowwatch.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	argon := cheapArgon
-	auth, err := NewAuth(AuthConfig{Store: db, Logger: log, argon: &argon})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sp := newSiteParts(t, apiSiteYAML)
+	cfg, db, auth := sp.cfg, sp.db, sp.auth
 	mux := http.NewServeMux()
 	auth.Register(mux)
 	mux.Handle("GET /api/v1/audit", auth.Require([]string{RoleAdmin}, http.HandlerFunc(auth.auditLog)))
@@ -79,16 +62,7 @@ func newHistorySite(t *testing.T, snaps Snapshots) *apiSite {
 		if role == RoleGuard {
 			posts = []string{"gate"}
 		}
-		if err := auth.CreateUser(context.Background(), name, role, posts, "password-of-"+name); err != nil {
-			t.Fatal(err)
-		}
-		var answer struct {
-			Token string `json:"token"`
-		}
-		if code := site.call(t, "", "POST", "/api/v1/session", fmt.Sprintf(`{"username":%q,"password":"password-of-%s"}`, name, name), &answer); code != 200 {
-			t.Fatalf("login %s: %d", name, code)
-		}
-		site.tokens[name] = answer.Token
+		site.login(t, auth, name, role, posts)
 	}
 	return site
 }
@@ -101,19 +75,7 @@ func historyGet(t *testing.T, s *apiSite, user, path string) (*http.Response, []
 	if err != nil {
 		t.Fatal(err)
 	}
-	if user != "" {
-		req.Header.Set("Authorization", "Bearer "+s.tokens[user])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, body
+	return s.do(t, user, req)
 }
 
 // seedHistory stores two minutes of the gate area (value i%10 at second

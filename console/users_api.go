@@ -155,9 +155,8 @@ func (u *usersAPI) create(w http.ResponseWriter, r *http.Request) {
 		u.internalError(w, "creating a user", err)
 		return
 	}
-	su, err := u.auth.db.User(ctx, body.Username)
-	if err != nil {
-		u.internalError(w, "creating a user", err)
+	su, ok := u.reread(w, r, body.Username, "creating a user")
+	if !ok {
 		return
 	}
 	p := principal(r)
@@ -190,6 +189,35 @@ func (u *usersAPI) target(w http.ResponseWriter, r *http.Request) (store.User, b
 	return su, true
 }
 
+// reread loads the user called name after a change, answering 500 itself,
+// with what failed, when it cannot.
+func (u *usersAPI) reread(w http.ResponseWriter, r *http.Request, name, what string) (store.User, bool) {
+	su, err := u.auth.db.User(r.Context(), name)
+	if err != nil {
+		u.internalError(w, what, err)
+		return store.User{}, false
+	}
+	return su, true
+}
+
+// changeFailed answers err, if any, of a change to the user called name
+// that must keep an admin, and reports whether it did: 409 saying
+// "user NAME lastAdmin" when the user is the last admin, 404 when there is
+// no such user, 500 with what failed otherwise.
+func (u *usersAPI) changeFailed(w http.ResponseWriter, name, what, lastAdmin string, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, store.ErrLastOfRole):
+		writeError(w, http.StatusConflict, "user %q %s", name, lastAdmin)
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, "no user %q", name)
+	default:
+		u.internalError(w, what, err)
+	}
+	return true
+}
+
 func (u *usersAPI) update(w http.ResponseWriter, r *http.Request) {
 	su, ok := u.target(w, r)
 	if !ok {
@@ -209,20 +237,11 @@ func (u *usersAPI) update(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := u.auth.db.SetUserRoleKeeping(r.Context(), su.Username, body.Role, body.Posts, u.auth.now(), RoleAdmin)
-	switch {
-	case errors.Is(err, store.ErrLastOfRole):
-		writeError(w, http.StatusConflict, "user %q is the last admin: make another admin first", su.Username)
-		return
-	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusNotFound, "no user %q", su.Username)
-		return
-	case err != nil:
-		u.internalError(w, "changing a user's role", err)
+	if u.changeFailed(w, su.Username, "changing a user's role", "is the last admin: make another admin first", err) {
 		return
 	}
-	after, err := u.auth.db.User(r.Context(), su.Username)
-	if err != nil {
-		u.internalError(w, "changing a user's role", err)
+	after, ok := u.reread(w, r, su.Username, "changing a user's role")
+	if !ok {
 		return
 	}
 	u.log.Info("user role set", "user", su.Username, "role", after.Role, "was", su.Role, "by", p.User)
@@ -256,9 +275,8 @@ func (u *usersAPI) unlock(w http.ResponseWriter, r *http.Request) {
 		u.internalError(w, "unlocking a user", err)
 		return
 	}
-	after, err := u.auth.db.User(r.Context(), su.Username)
-	if err != nil {
-		u.internalError(w, "unlocking a user", err)
+	after, ok := u.reread(w, r, su.Username, "unlocking a user")
+	if !ok {
 		return
 	}
 	p := principal(r)
@@ -282,15 +300,7 @@ func (u *usersAPI) remove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := u.auth.db.DeleteUser(r.Context(), su.Username, RoleAdmin)
-	switch {
-	case errors.Is(err, store.ErrLastOfRole):
-		writeError(w, http.StatusConflict, "user %q is the last admin and cannot be deleted", su.Username)
-		return
-	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusNotFound, "no user %q", su.Username)
-		return
-	case err != nil:
-		u.internalError(w, "deleting a user", err)
+	if u.changeFailed(w, su.Username, "deleting a user", "is the last admin and cannot be deleted", err) {
 		return
 	}
 	u.log.Info("user deleted", "user", su.Username, "role", su.Role, "by", p.User)

@@ -106,6 +106,17 @@ func siteCamera(site *config.Config, name string) (config.Camera, bool) {
 	return config.Camera{}, false
 }
 
+// pathCamera finds site's {name} camera of r, answering 404 itself when
+// there is none.
+func pathCamera(w http.ResponseWriter, r *http.Request, site *config.Config) (config.Camera, bool) {
+	name := r.PathValue("name")
+	cc, ok := siteCamera(site, name)
+	if !ok {
+		writeError(w, http.StatusNotFound, "no camera %q", name)
+	}
+	return cc, ok
+}
+
 // configLayout is a configured camera's zones as a layout.
 func configLayout(cc config.Camera) store.ZoneLayout {
 	l := store.ZoneLayout{Camera: cc.Name, Zones: make([]store.LayoutZone, len(cc.Zones))}
@@ -185,18 +196,8 @@ func (z *zonesAPI) answer(l store.ZoneLayout, source, applied string) zoneLayout
 	return a
 }
 
-// camera finds the {name} camera, answering 404 itself when there is none.
-func (z *zonesAPI) camera(w http.ResponseWriter, r *http.Request) (config.Camera, bool) {
-	name := r.PathValue("name")
-	cc, ok := siteCamera(z.site, name)
-	if !ok {
-		writeError(w, http.StatusNotFound, "no camera %q", name)
-	}
-	return cc, ok
-}
-
 func (z *zonesAPI) get(w http.ResponseWriter, r *http.Request) {
-	cc, ok := z.camera(w, r)
+	cc, ok := pathCamera(w, r, z.site)
 	if !ok {
 		return
 	}
@@ -210,7 +211,7 @@ func (z *zonesAPI) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (z *zonesAPI) put(w http.ResponseWriter, r *http.Request) {
-	cc, ok := z.camera(w, r)
+	cc, ok := pathCamera(w, r, z.site)
 	if !ok {
 		return
 	}

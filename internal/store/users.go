@@ -221,16 +221,27 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 
 // updateUser runs an update of one users row; what names it in errors.
 func (s *Store) updateUser(ctx context.Context, username, what, query string, args ...any) error {
-	res, err := s.db.ExecContext(ctx, query, args...)
+	return s.execOne(ctx, fmt.Sprintf("%s of user %q", what, username), query, args...)
+}
+
+// execer runs a statement: a *sql.DB or a *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// execChanging runs query on ex, which must change a row: ErrNotFound,
+// unwrapped, when it changes none.
+func execChanging(ctx context.Context, ex execer, query string, args ...any) error {
+	res, err := ex.ExecContext(ctx, query, args...)
 	if err != nil {
-		return fmt.Errorf("store: %s of user %q: %w", what, username, err)
+		return err
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("store: %s of user %q: %w", what, username, err)
+		return err
 	}
 	if n == 0 {
-		return fmt.Errorf("store: %s of user %q: %w", what, username, ErrNotFound)
+		return ErrNotFound
 	}
 	return nil
 }
@@ -280,30 +291,35 @@ func (s *Store) SetUserRoleKeeping(ctx context.Context, username, role string, p
 	if err != nil {
 		return fail(err)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fail(err)
+	if role == keepRole {
+		keepRole = "" // the user keeps it
 	}
-	defer tx.Rollback()
-	if keepRole != "" && role != keepRole {
-		if err := lastOfRole(ctx, tx, username, keepRole); err != nil {
-			return fail(err)
-		}
-	}
-	res, err := tx.ExecContext(ctx, "UPDATE users SET role = ?, posts = ?, updated_at = ? WHERE username = ?",
-		role, string(p), at.UnixMilli(), username)
-	if err != nil {
-		return fail(err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fail(err)
-	} else if n == 0 {
-		return fail(ErrNotFound)
-	}
-	if err := tx.Commit(); err != nil {
+	if err := s.changeUserKeeping(ctx, username, keepRole, "UPDATE users SET role = ?, posts = ?, updated_at = ? WHERE username = ?",
+		role, string(p), at.UnixMilli(), username); err != nil {
 		return fail(err)
 	}
 	return nil
+}
+
+// changeUserKeeping runs query, which changes the user's row, in one
+// transaction with the lastOfRole check of keepRole (none when keepRole is
+// ""). ErrNotFound when query changes no row. Its errors do not name the
+// change; the caller wraps them.
+func (s *Store) changeUserKeeping(ctx context.Context, username, keepRole, query string, args ...any) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if keepRole != "" {
+		if err := lastOfRole(ctx, tx, username, keepRole); err != nil {
+			return err
+		}
+	}
+	if err := execChanging(ctx, tx, query, args...); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // lastOfRole fails with ErrLastOfRole when username holds role and no
@@ -335,28 +351,8 @@ func lastOfRole(ctx context.Context, tx *sql.Tx, username, role string) error {
 // deletion are one transaction. ErrNotFound, wrapped, when there is no such
 // user.
 func (s *Store) DeleteUser(ctx context.Context, username, keepRole string) error {
-	fail := func(err error) error { return fmt.Errorf("store: delete user %q: %w", username, err) }
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fail(err)
-	}
-	defer tx.Rollback()
-	if keepRole != "" {
-		if err := lastOfRole(ctx, tx, username, keepRole); err != nil {
-			return fail(err)
-		}
-	}
-	res, err := tx.ExecContext(ctx, "DELETE FROM users WHERE username = ?", username)
-	if err != nil {
-		return fail(err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fail(err)
-	} else if n == 0 {
-		return fail(ErrNotFound)
-	}
-	if err := tx.Commit(); err != nil {
-		return fail(err)
+	if err := s.changeUserKeeping(ctx, username, keepRole, "DELETE FROM users WHERE username = ?", username); err != nil {
+		return fmt.Errorf("store: delete user %q: %w", username, err)
 	}
 	return nil
 }
@@ -473,16 +469,8 @@ func (s *Store) DeleteSession(ctx context.Context, idHash string) error {
 // execOne runs a statement that must change exactly one row; what names it
 // in errors, which never carry the arguments.
 func (s *Store) execOne(ctx context.Context, what, query string, args ...any) error {
-	res, err := s.db.ExecContext(ctx, query, args...)
-	if err != nil {
+	if err := execChanging(ctx, s.db, query, args...); err != nil {
 		return fmt.Errorf("store: %s: %w", what, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("store: %s: %w", what, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("store: %s: %w", what, ErrNotFound)
 	}
 	return nil
 }
