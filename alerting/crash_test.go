@@ -45,7 +45,7 @@ const (
 // change.
 func crashConfig(url string) *config.Config {
 	var b strings.Builder
-	b.WriteString("cameras:\n  - name: storm\n    url: rtsp://127.0.0.1:8554/storm\n    zones:\n")
+	b.WriteString("security: {allow_loopback: true}\ncameras:\n  - name: storm\n    url: rtsp://127.0.0.1:8554/storm\n    zones:\n")
 	for i := range crashZones {
 		fmt.Fprintf(&b, "      - {name: z%d, polygon: [[0,0],[1,0],[1,1]], capacity: 10}\n", i)
 	}
@@ -70,7 +70,8 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hook, err := NewWebhook(WebhookConfig{Name: "ops", URL: os.Getenv(crashEnvURL), Secret: crashSecret, Timeout: 2 * time.Second})
+	hook, err := NewWebhook(WebhookConfig{Name: "ops", URL: os.Getenv(crashEnvURL), Secret: crashSecret, Timeout: 2 * time.Second,
+		AllowLoopback: true})
 	if err != nil {
 		t.Fatal(err)
 	}

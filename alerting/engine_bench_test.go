@@ -16,7 +16,7 @@ import (
 // that trends are fitted and levels change.
 func BenchmarkEngineObserve1000Zones(b *testing.B) {
 	var y strings.Builder
-	y.WriteString("cameras:\n")
+	y.WriteString("security: {allow_loopback: true}\ncameras:\n")
 	for c := range 10 {
 		fmt.Fprintf(&y, "  - name: cam%d\n    url: rtsp://127.0.0.1:8554/c%d\n    zones:\n", c, c)
 		for z := range 100 {

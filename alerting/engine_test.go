@@ -19,6 +19,7 @@ import (
 func testConfig(t *testing.T, rules string) *config.Config {
 	t.Helper()
 	src := `
+security: {allow_loopback: true}
 cameras:
   - name: cam-a
     title: Hall camera

@@ -18,6 +18,7 @@ import (
 	"time"
 	"unicode"
 
+	"flowwatch/internal/netguard"
 	"flowwatch/internal/store"
 )
 
@@ -57,8 +58,17 @@ type WebhookConfig struct {
 	Secret string
 	// Timeout bounds one request. Default 10s.
 	Timeout time.Duration
+	// AllowLoopback lets the URL name a loopback host and the default
+	// client connect to loopback addresses (config's
+	// security.allow_loopback). Without it NewWebhook refuses a URL whose
+	// host the SSRF guard refuses (internal/netguard), and the default
+	// client refuses to connect to such an address, checking the address
+	// the host name resolved to at each connection (DNS rebinding).
+	AllowLoopback bool
 	// Client sends the requests. Default: a client that does not follow
-	// redirects (a redirect is a permanent failure).
+	// redirects (a redirect is a permanent failure), honours the
+	// HTTP(S)_PROXY environment (a proxy, when set, is the address
+	// dialled and checked) and dials only addresses the SSRF guard allows.
 	Client *http.Client
 }
 
@@ -92,6 +102,10 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 	case u.Fragment != "":
 		return nil, fmt.Errorf("alerting: webhook %q: the URL must not have a #fragment", cfg.Name)
 	}
+	guard := netguard.Policy{AllowLoopback: cfg.AllowLoopback}
+	if err := guard.CheckHost(u.Hostname()); err != nil {
+		return nil, fmt.Errorf("alerting: webhook %q: the URL's host is not allowed: %w", cfg.Name, err)
+	}
 	if cfg.Timeout < 0 {
 		return nil, fmt.Errorf("alerting: webhook %q: negative timeout %s", cfg.Name, cfg.Timeout)
 	}
@@ -101,6 +115,7 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 	client := cfg.Client
 	if client == nil {
 		client = &http.Client{
+			Transport:     guardedTransport(guard),
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}
@@ -117,6 +132,16 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 	return w, nil
 }
 
+// guardedTransport is http.DefaultTransport's settings with a dialer that
+// connects only to addresses guard allows, judged after name resolution.
+func guardedTransport(guard netguard.Policy) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	d := guard.Dialer()
+	d.Timeout, d.KeepAlive = 30*time.Second, 30*time.Second // as DefaultTransport's
+	t.DialContext = d.DialContext
+	return t
+}
+
 // Name returns the webhook's name, which is its outbox channel.
 func (w *Webhook) Name() string { return w.name }
 
@@ -126,7 +151,7 @@ func (w *Webhook) String() string { return fmt.Sprintf("webhook %q (%s)", w.name
 // Notify POSTs the delivery's payload. A 2xx answer is delivered; 408, 425,
 // 429, 5xx and network errors are temporary (with a RetryAfterError when
 // the answer has a Retry-After header); any other answer is Permanent, as
-// is a payload that is not JSON.
+// are a payload that is not JSON and a connection the SSRF guard refused.
 func (w *Webhook) Notify(ctx context.Context, d store.Delivery) error {
 	if !json.Valid(d.Payload) {
 		return Permanent(fmt.Errorf("webhook %q: delivery %d: the payload is not valid JSON", w.name, d.ID))
@@ -156,7 +181,13 @@ func (w *Webhook) Notify(ctx context.Context, d store.Delivery) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("webhook %q: delivery %d: POST %s: %w", w.name, d.ID, w.safeURL, err)
+		err = fmt.Errorf("webhook %q: delivery %d: POST %s: %w", w.name, d.ID, w.safeURL, err)
+		if errors.Is(err, netguard.ErrRefused) {
+			// the host resolved to an address the SSRF guard
+			// refuses: retrying will not help, an admin must look
+			return Permanent(err)
+		}
+		return err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, webhookBodyMax))

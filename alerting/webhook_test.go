@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"flowwatch/internal/netguard"
 	"flowwatch/internal/store"
 )
 
@@ -70,6 +71,7 @@ func newTestWebhook(t *testing.T, cfg WebhookConfig) *Webhook {
 	if cfg.Name == "" {
 		cfg.Name = "hook"
 	}
+	cfg.AllowLoopback = true // the test receivers are on loopback
 	w, err := NewWebhook(cfg)
 	if err != nil {
 		t.Fatalf("NewWebhook: %v", err)
@@ -384,6 +386,10 @@ func TestNewWebhookValidates(t *testing.T) {
 		{"unparsable", "hook", "http://exa mple.com/%zz" + secret, "http"},
 		{"userinfo", "hook", "https://admin:" + secret + "@example.com/x", "credentials"},
 		{"user only", "hook", "https://" + secret + "@example.com/x", "credentials"},
+		{"metadata", "hook", "http://169.254.169.254/latest/meta-data/?k=" + secret, "169.254.169.254 is a link-local address"},
+		{"metadata name", "hook", "http://metadata.google.internal/" + secret, "cloud metadata"},
+		{"loopback", "hook", "http://127.0.0.1:9/x?k=" + secret, "127.0.0.1 is a loopback address"},
+		{"localhost", "hook", "http://localhost:9/x?k=" + secret, "loopback name"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -399,8 +405,15 @@ func TestNewWebhookValidates(t *testing.T) {
 			}
 		})
 	}
-	if _, err := NewWebhook(WebhookConfig{Name: "hook", URL: "http://127.0.0.1/x", Timeout: -time.Second}); err == nil {
-		t.Errorf("a negative timeout was accepted")
+	if _, err := NewWebhook(WebhookConfig{Name: "hook", URL: "http://127.0.0.1/x", Timeout: -time.Second, AllowLoopback: true}); err == nil ||
+		!strings.Contains(err.Error(), "timeout") {
+		t.Errorf("a negative timeout: err = %v", err)
+	}
+	if _, err := NewWebhook(WebhookConfig{Name: "hook", URL: "http://127.0.0.1/x", AllowLoopback: true}); err != nil {
+		t.Errorf("a loopback URL with the allowance was refused: %v", err)
+	}
+	if _, err := NewWebhook(WebhookConfig{Name: "hook", URL: "https://192.168.10.20/alerts"}); err != nil {
+		t.Errorf("a receiver on a private network was refused: %v", err)
 	}
 	w, err := NewWebhook(WebhookConfig{Name: "ops-wecom_1", URL: "https://example.com/cgi-bin/webhook/send?key=" + secret, Secret: secret})
 	if err != nil {
@@ -435,5 +448,43 @@ func TestWebhookVerifySignatureRefusesMalformed(t *testing.T) {
 	}
 	if VerifySignature("", ts, body, "sha256="+webhookSign(nil, ts, body)) {
 		t.Errorf("VerifySignature accepts an empty secret")
+	}
+}
+
+// TestWebhookDialerRefusesLoopback shows the SSRF guard at connection
+// time: a webhook whose URL passed the check (as a name that later
+// resolves to loopback would, by DNS rebinding) reaches no loopback
+// receiver without the allowance, and the failure is permanent; with the
+// allowance the same receiver gets the delivery.
+func TestWebhookDialerRefusesLoopback(t *testing.T) {
+	rc := newWebhookTestReceiver(t, nil)
+	_, port, _ := net.SplitHostPort(rc.srv.Listener.Addr().String())
+	w, err := NewWebhook(WebhookConfig{Name: "hook", URL: "http://hooks.example.com/alerts"})
+	if err != nil {
+		t.Fatalf("NewWebhook: %v", err)
+	}
+	// the name now resolves to loopback
+	w.url = "http://localhost:" + port + "/alerts"
+	err = w.Notify(context.Background(), webhookTestDelivery())
+	if err == nil {
+		t.Fatal("the webhook delivered to a loopback receiver without the allowance")
+	}
+	if !errors.Is(err, netguard.ErrRefused) || !IsPermanent(err) || !strings.Contains(err.Error(), "is a loopback address") {
+		t.Fatalf("Notify: %v, want a permanent refusal by the SSRF guard naming loopback", err)
+	}
+	if n := len(rc.requests()); n != 0 {
+		t.Fatalf("the receiver saw %d requests", n)
+	}
+	t.Logf("refused: %v", err)
+
+	allowed, err := NewWebhook(WebhookConfig{Name: "hook", URL: "http://localhost:" + port + "/alerts", AllowLoopback: true})
+	if err != nil {
+		t.Fatalf("NewWebhook with the allowance: %v", err)
+	}
+	if err := allowed.Notify(context.Background(), webhookTestDelivery()); err != nil {
+		t.Fatalf("Notify with the allowance: %v", err)
+	}
+	if n := len(rc.requests()); n != 1 {
+		t.Fatalf("the receiver saw %d requests, want 1", n)
 	}
 }

@@ -23,6 +23,7 @@ type apiSite struct {
 }
 
 const apiSiteYAML = `
+security: {allow_loopback: true}
 cameras:
   - name: cam
     url: rtsp://127.0.0.1:8554/cam
@@ -87,26 +88,35 @@ func (s *apiSite) raise(t *testing.T) event.Alert {
 	return event.Alert{}
 }
 
+// apiRoute is a route of a role table: who may call it, and the answer
+// they get (ok; 0 means 200).
+type apiRoute struct {
+	method, path, body string
+	allowed            []string // the others get 403 (and 401 without login)
+	ok                 int
+}
+
+// alertsAPIRoutes are the routes of the alerts API with the users of
+// newAPISite allowed on each; id is an alert of the gate.
+func alertsAPIRoutes(id int64) []apiRoute {
+	from := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	to := time.Now().Add(time.Minute).UTC().Format(time.RFC3339)
+	return []apiRoute{
+		{"GET", "/api/v1/alerts", "", []string{"ada", "otto", "gina", "yuri", "pia", "vic"}, 0},
+		{"GET", fmt.Sprintf("/api/v1/alerts/%d", id), "", []string{"ada", "otto", "gina", "pia", "vic"}, 0}, // yuri: not his post (404)
+		{"POST", fmt.Sprintf("/api/v1/alerts/%d/notes", id), `{"note":"seen"}`, []string{"ada", "otto", "gina"}, 0},
+		{"POST", fmt.Sprintf("/api/v1/alerts/%d/handover", id), `{"to":"otto","note":"shift"}`, []string{"ada", "otto"}, 0},
+		{"GET", "/api/v1/areas", "", []string{"ada", "otto", "gina", "yuri", "pia", "vic"}, 0},
+		{"GET", "/api/v1/alert-deliveries/dead", "", []string{"ada"}, 0},
+		{"GET", "/api/v1/audit", "", []string{"ada"}, 0},
+		{"POST", "/api/v1/rules/backtest", fmt.Sprintf(`{"from":%q,"to":%q}`, from, to), []string{"ada", "pia"}, 0},
+	}
+}
+
 func TestAlertsAPIEveryRouteEveryRole(t *testing.T) {
 	site := newAPISite(t)
 	alert := site.raise(t)
-	id := alert.ID
-	from := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
-	to := time.Now().Add(time.Minute).UTC().Format(time.RFC3339)
-	routes := []struct {
-		method, path, body string
-		allowed            []string // the others get 403 (and 401 without login)
-	}{
-		{"GET", "/api/v1/alerts", "", []string{"ada", "otto", "gina", "yuri", "pia", "vic"}},
-		{"GET", fmt.Sprintf("/api/v1/alerts/%d", id), "", []string{"ada", "otto", "gina", "pia", "vic"}}, // yuri: not his post (404)
-		{"POST", fmt.Sprintf("/api/v1/alerts/%d/notes", id), `{"note":"seen"}`, []string{"ada", "otto", "gina"}},
-		{"POST", fmt.Sprintf("/api/v1/alerts/%d/handover", id), `{"to":"otto","note":"shift"}`, []string{"ada", "otto"}},
-		{"GET", "/api/v1/areas", "", []string{"ada", "otto", "gina", "yuri", "pia", "vic"}},
-		{"GET", "/api/v1/alert-deliveries/dead", "", []string{"ada"}},
-		{"GET", "/api/v1/audit", "", []string{"ada"}},
-		{"POST", "/api/v1/rules/backtest", fmt.Sprintf(`{"from":%q,"to":%q}`, from, to), []string{"ada", "pia"}},
-	}
-	for _, rt := range routes {
+	for _, rt := range alertsAPIRoutes(alert.ID) {
 		if code := site.call(t, "", rt.method, rt.path, rt.body, nil); code != http.StatusUnauthorized {
 			t.Errorf("%s %s without login: %d, want 401", rt.method, rt.path, code)
 		}

@@ -32,6 +32,7 @@ import (
 // wsSite is the smallest site that raises real alerts: one camera, one
 // zone with a capacity, one area; trends off so only capacity alerts come.
 const wsSite = `
+security: {allow_loopback: true}
 cameras:
   - name: cam-a
     url: rtsp://127.0.0.1:8554/a

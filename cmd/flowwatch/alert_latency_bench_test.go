@@ -52,7 +52,7 @@ func BenchmarkGlassToAlert(b *testing.B) {
 		window = max(d, 30*time.Second)
 	}
 	var y strings.Builder
-	fmt.Fprintf(&y, "simulator: {enabled: true}\n")
+	fmt.Fprintf(&y, "simulator: {enabled: true}\nsecurity: {allow_loopback: true}\n")
 	fmt.Fprintf(&y, "vision: {model: %q, ort_library: %q, threads: 2}\n", model, lib)
 	y.WriteString("cameras:\n  - name: synth-dense\n    url: rtsp://127.0.0.1:8554/synth-dense\n    analysis_fps: 2\n    zones:\n")
 	for r := range 4 {
@@ -73,7 +73,7 @@ func BenchmarkGlassToAlert(b *testing.B) {
 	cfg.Simulator.Listen = fmt.Sprintf("127.0.0.1:%d", rtsp)
 	cfg.Cameras[0].URL = fmt.Sprintf("rtsp://127.0.0.1:%d/synth-dense", rtsp)
 	cfg.Console.Listen = fmt.Sprintf("127.0.0.1:%d", web)
-	const password = "glass-to-alert-bench"
+	const password = "Glass-to-Alert-bench-2026"
 	b.Setenv(adminPasswordEnv, password)
 	site := &site{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil)), out: io.Discard}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -88,6 +88,8 @@ func TestServeIngestsSimulatedCamera(t *testing.T) {
 	rtspPort, httpPort := freePort(t), freePort(t)
 	cfg := fmt.Sprintf(`console:
   listen: 127.0.0.1:%d
+security:
+  allow_loopback: true
 storage:
   data_dir: %s
 vision:

@@ -21,6 +21,7 @@ import (
 )
 
 const viewsSiteYAML = `
+security: {allow_loopback: true}
 cameras:
   - name: cam
     url: rtsp://127.0.0.1:1/cam

@@ -23,6 +23,23 @@ type Config struct {
 	Users []User `yaml:"users"`
 	// Notify configures where alerts are sent besides the console.
 	Notify Notify `yaml:"notify"`
+	// Security holds exceptions to flowwatch's safety checks.
+	Security Security `yaml:"security"`
+}
+
+// Security holds exceptions to flowwatch's safety checks; the defaults
+// are the safe ones.
+type Security struct {
+	// AllowLoopback lets camera URLs (url, live_url) and webhook URLs
+	// name loopback addresses (127.0.0.0/8, ::1, localhost), which the
+	// SSRF guard refuses otherwise; webhooks are also checked again at
+	// each connection, against the address the name resolved to. The
+	// demo sets it for its built-in simulator on 127.0.0.1. Link-local
+	// (169.254.0.0/16, the cloud metadata service), unspecified and
+	// multicast addresses and the metadata names stay refused; private
+	// networks (10/8, 172.16/12, 192.168/16, fc00::/7) are always
+	// allowed, since cameras live there. Default false.
+	AllowLoopback bool `yaml:"allow_loopback"`
 }
 
 // Console configures the HTTP server.
@@ -32,6 +49,28 @@ type Console struct {
 	// TLSCert and TLSKey, when both set, serve HTTPS with these PEM files.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
+	// RateLimitPerSecond is how many requests per second each client
+	// address (an IPv4 address, or an IPv6 /64) may make to the console,
+	// every route counted, loopback included; a websocket or WHEP
+	// connection counts once, when it is opened. Default 20.
+	RateLimitPerSecond float64 `yaml:"rate_limit_per_second"`
+	// RateLimitBurst is how many requests a client may make at once
+	// before RateLimitPerSecond applies (the token bucket's size): an
+	// app's first load fetches many at once. Default 100.
+	RateLimitBurst int `yaml:"rate_limit_burst"`
+	// IdleTimeout ends a login session unused this long. Default 15m.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxSession ends a login session this long after the login, used
+	// or not; at least IdleTimeout. Default 12h.
+	MaxSession time.Duration `yaml:"max_session"`
+	// PasswordHistory is how many of a user's last passwords, the
+	// current one included, a new password may not repeat. Default 5;
+	// -1 turns the rule off.
+	PasswordHistory int `yaml:"password_history"`
+	// TOTPRoles are the roles whose users must log in with a TOTP second
+	// factor (RFC 6238); such a user without one may log in only to set
+	// it up. TOTP needs FLOWWATCH_SECRET_KEY. Default none.
+	TOTPRoles []string `yaml:"totp_roles"`
 }
 
 // Storage configures where data lives and for how long.
@@ -45,6 +84,15 @@ type Storage struct {
 	// AlertsRetention is how long resolved alerts and their history are
 	// kept. Default 365 days.
 	AlertsRetention time.Duration `yaml:"alerts_retention"`
+	// HeatmapsRetention is how long heatmap buckets are kept. Default 90
+	// days.
+	HeatmapsRetention time.Duration `yaml:"heatmaps_retention"`
+	// SnapshotsRetention is how long the camera pictures an admin stored
+	// are kept. Default 30 days.
+	SnapshotsRetention time.Duration `yaml:"snapshots_retention"`
+	// AuditRetention is how long audit entries are kept: at least 180
+	// days (six months, as MLPS 2.0 level 3 asks). Default 180 days.
+	AuditRetention time.Duration `yaml:"audit_retention"`
 }
 
 // Vision configures inference.
@@ -110,8 +158,32 @@ type Camera struct {
 	BackoffMax time.Duration `yaml:"backoff_max"`
 	// Disabled keeps the camera configured but not connected.
 	Disabled bool `yaml:"disabled"`
+	// Signage says where the notice telling the public that this camera
+	// films them is posted (PIPL Art. 26: images from public places need
+	// visible signs). serve warns about a camera without it.
+	Signage string `yaml:"signage"`
+	// LocationType is the kind of place the camera films: one of
+	// LocationTypes. Cameras in places the public-security video
+	// regulation bans (toilets, changing rooms, nursing rooms, bathing
+	// places, dormitories, guest rooms) are refused; serve warns about a
+	// camera without one.
+	LocationType string `yaml:"location_type"`
 	// Zones are the counting regions of this camera's picture.
 	Zones []Zone `yaml:"zones"`
+}
+
+// LocationTypes are the kinds of place a camera may film.
+var LocationTypes = []string{
+	"entrance", "exit", "ticketing", "plaza", "path", "viewpoint", "parking",
+	"exhibition_hall", "corridor", "stairs", "shop", "restaurant", "waiting_area",
+	"outdoor_other", "indoor_other",
+}
+
+// BannedLocationTypes are the places the public-security video regulation
+// (公共安全视频图像信息系统管理条例, 2025) bans cameras from, where people
+// expect privacy: a camera configured with one is refused.
+var BannedLocationTypes = []string{
+	"toilet", "changing_room", "fitting_room", "nursing_room", "bathing_room", "dormitory", "guest_room",
 }
 
 // Zone is a polygon in normalized image coordinates (0..1, origin top

@@ -71,6 +71,23 @@ var configCases = []struct {
 	{"syntax", "a: 1\nb: 2\nc: @x\n", 3, "cannot start any token"},
 	{"wrong type", "vision:\n  threads: many\n", 2, "many"},
 	{"fp16 without tensorrt", "vision:\n  provider: cuda\n  fp16: true\n", 3, "vision.fp16: half precision needs provider tensorrt"},
+	{"loopback camera", "cameras:\n  - name: a\n    url: rtsp://127.0.0.1:8554/x\n", 3, "cameras[0].url: 127.0.0.1 is a loopback address (set security.allow_loopback"},
+	{"metadata live url", "cameras:\n  - name: a\n    url: rtsp://h/x\n    live_url: rtsp://169.254.169.254/x\n", 4, "cameras[0].live_url: 169.254.169.254 is a link-local address"},
+	{"metadata webhook", "notify:\n  webhooks:\n    - name: w\n      url: http://metadata.google.internal/computeMetadata/v1/\n", 4,
+		`notify.webhooks[0].url: "metadata.google.internal" is a cloud metadata service`},
+	{"loopback webhook", "notify:\n  webhooks:\n    - name: w\n      url: http://localhost:9000/hook\n", 4, `notify.webhooks[0].url: "localhost" is a loopback name`},
+	{"allowance keeps link-local out", "security: {allow_loopback: true}\ncameras:\n  - name: a\n    url: rtsp://[fe80::1]/x\n", 4, "cameras[0].url: fe80::1 is a link-local address"},
+	{"numeric host", "cameras:\n  - name: a\n    url: rtsp://2130706433/x\n", 3, "cameras[0].url: \"2130706433\" is an IPv4 address not in dotted decimal"},
+	{"bad rate", "console:\n  rate_limit_per_second: -1\n", 2, "console.rate_limit_per_second: must be above 0"},
+	{"bad burst", "console:\n  rate_limit_burst: -5\n", 2, "console.rate_limit_burst: must be between 1 and"},
+	{"banned location", "cameras:\n  - name: a\n    url: rtsp://h/x\n    signage: door\n    location_type: toilet\n", 5,
+		`cameras[0].location_type: camera "a" films a toilet: cameras are banned there`},
+	{"banned nursing room", "cameras:\n  - name: a\n    url: rtsp://h/x\n    location_type: nursing_room\n", 4, "films a nursing room"},
+	{"unknown location", "cameras:\n  - name: a\n    url: rtsp://h/x\n    location_type: roof\n", 4, "cameras[0].location_type: must be one of entrance"},
+	{"short audit retention", "storage:\n  audit_retention: 720h\n", 2, "storage.audit_retention: must be at least 4320h0m0s (180 days"},
+	{"session shorter than idle", "console:\n  idle_timeout: 1h\n  max_session: 30m\n", 3, "console.max_session: must not be below idle_timeout"},
+	{"password history", "console:\n  password_history: 40\n", 2, "console.password_history: must be 1 to 25"},
+	{"totp role", "console:\n  totp_roles: [admin, king]\n", 2, "console.totp_roles[1]: must be one of admin"},
 }
 
 func TestParseReportsFileLineAndKey(t *testing.T) {
@@ -106,6 +123,61 @@ func TestErrorsNeverRepeatPasswords(t *testing.T) {
 		if strings.Contains(err.Error(), secret) {
 			t.Errorf("error leaks %q: %v", secret, err)
 		}
+	}
+}
+
+// TestLoopbackAllowance shows what security.allow_loopback lets through:
+// loopback cameras and webhooks, which are refused without it; private
+// networks pass either way.
+func TestLoopbackAllowance(t *testing.T) {
+	site := "cameras:\n  - name: a\n    url: rtsp://127.0.0.1:8554/x\n    live_url: rtsp://[::1]:8554/y\n" +
+		"notify:\n  webhooks:\n    - name: w\n      url: http://localhost:9000/hook\n"
+	_, err := Parse("site.yaml", []byte(site))
+	var ce *Error
+	if !errors.As(err, &ce) || len(ce.Problems) != 3 {
+		t.Fatalf("loopback camera and webhook without the allowance: want 3 problems, got %v", err)
+	}
+	c, err := Parse("site.yaml", []byte("security:\n  allow_loopback: true\n"+site))
+	if err != nil {
+		t.Fatalf("with the allowance: %v", err)
+	}
+	if !c.Security.AllowLoopback {
+		t.Error("security.allow_loopback not read")
+	}
+	private := "cameras:\n  - name: a\n    url: rtsp://admin:pw@192.168.1.64:554/Streaming/Channels/101\n" +
+		"    live_url: rtsp://10.0.0.7/sub\nnotify:\n  webhooks:\n    - name: w\n      url: https://172.16.3.4/hook\n"
+	if _, err := Parse("site.yaml", []byte(private)); err != nil {
+		t.Fatalf("private networks refused: %v", err)
+	}
+}
+
+func TestGuardErrorsNeverRepeatPasswords(t *testing.T) {
+	y := "cameras:\n  - name: a\n    url: rtsp://admin:s3cretPW@169.254.169.254/x?token=t0ken\n"
+	_, err := Parse("site.yaml", []byte(y))
+	if err == nil || !strings.Contains(err.Error(), "169.254.169.254 is a link-local address") {
+		t.Fatalf("metadata camera: err = %v", err)
+	}
+	for _, secret := range []string{"s3cretPW", "t0ken"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error leaks %q: %v", secret, err)
+		}
+	}
+}
+
+func TestRateLimitDefaults(t *testing.T) {
+	c, err := Parse("f", []byte("console:\n  listen: 127.0.0.1:1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Console.RateLimitPerSecond != DefaultRateLimitPerSec || c.Console.RateLimitBurst != DefaultRateLimitBurst {
+		t.Errorf("rate limit = %g/s burst %d, want the defaults", c.Console.RateLimitPerSecond, c.Console.RateLimitBurst)
+	}
+	c, err = Parse("f", []byte("console:\n  rate_limit_per_second: 2.5\n  rate_limit_burst: 10\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Console.RateLimitPerSecond != 2.5 || c.Console.RateLimitBurst != 10 {
+		t.Errorf("rate limit = %g/s burst %d, want 2.5/s burst 10", c.Console.RateLimitPerSecond, c.Console.RateLimitBurst)
 	}
 }
 
@@ -152,4 +224,27 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("config and error both returned")
 		}
 	})
+}
+
+// A camera that does not say where its notice is posted or what it films
+// loads, and PrivacyGaps names it for serve's warning; the demo's cameras
+// say both.
+func TestPrivacyGaps(t *testing.T) {
+	cfg, err := Parse("f", []byte("cameras:\n  - name: a\n    url: rtsp://h/x\n  - name: b\n    url: rtsp://h/y\n    signage: gate\n    location_type: plaza\n  - name: c\n    url: rtsp://h/z\n    disabled: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := PrivacyGaps(cfg); len(got) != 1 || got[0] != "cameras[0] (a): signage, location_type" {
+		t.Fatalf("privacy gaps %q", got)
+	}
+	demo, err := Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := PrivacyGaps(demo); len(got) != 0 {
+		t.Fatalf("the demo's cameras lack %q", got)
+	}
+	if demo.Storage.AuditRetention != MinAuditRetention || demo.Console.IdleTimeout != DefaultIdleTimeout {
+		t.Fatalf("defaults: audit %s, idle %s", demo.Storage.AuditRetention, demo.Console.IdleTimeout)
+	}
 }

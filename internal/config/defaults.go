@@ -4,11 +4,21 @@ import "time"
 
 // The defaults, all in one place. ApplyDefaults fills them into a Config.
 const (
-	DefaultListen          = "127.0.0.1:8080"
-	DefaultDataDir         = "./data"
-	DefaultCountsRetention = 7 * 24 * time.Hour
-	DefaultRollupRetention = 365 * 24 * time.Hour
-	DefaultAlertsRetention = 365 * 24 * time.Hour
+	DefaultListen             = "127.0.0.1:8080"
+	DefaultRateLimitPerSec    = 20.0
+	DefaultRateLimitBurst     = 100
+	DefaultDataDir            = "./data"
+	DefaultCountsRetention    = 7 * 24 * time.Hour
+	DefaultRollupRetention    = 365 * 24 * time.Hour
+	DefaultAlertsRetention    = 365 * 24 * time.Hour
+	DefaultHeatmapsRetention  = 90 * 24 * time.Hour
+	DefaultSnapshotsRetention = 30 * 24 * time.Hour
+	// MinAuditRetention is the shortest audit retention allowed, and the
+	// default: six months.
+	MinAuditRetention      = 180 * 24 * time.Hour
+	DefaultIdleTimeout     = 15 * time.Minute
+	DefaultMaxSession      = 12 * time.Hour
+	DefaultPasswordHistory = 5
 	DefaultModel           = "default"
 	DefaultProvider        = "cpu"
 	DefaultThreads         = 1
@@ -46,10 +56,20 @@ func DefaultComfortBounds() []float64 { return []float64{0.3, 0.5, 0.7, 0.9} }
 // ApplyDefaults fills every unset field of c with its default.
 func ApplyDefaults(c *Config) {
 	setString(&c.Console.Listen, DefaultListen)
+	if c.Console.RateLimitPerSecond == 0 {
+		c.Console.RateLimitPerSecond = DefaultRateLimitPerSec
+	}
+	setInt(&c.Console.RateLimitBurst, DefaultRateLimitBurst)
 	setString(&c.Storage.DataDir, DefaultDataDir)
 	setDuration(&c.Storage.CountsRetention, DefaultCountsRetention)
 	setDuration(&c.Storage.RollupRetention, DefaultRollupRetention)
 	setDuration(&c.Storage.AlertsRetention, DefaultAlertsRetention)
+	setDuration(&c.Storage.HeatmapsRetention, DefaultHeatmapsRetention)
+	setDuration(&c.Storage.SnapshotsRetention, DefaultSnapshotsRetention)
+	setDuration(&c.Storage.AuditRetention, MinAuditRetention)
+	setDuration(&c.Console.IdleTimeout, DefaultIdleTimeout)
+	setDuration(&c.Console.MaxSession, DefaultMaxSession)
+	setInt(&c.Console.PasswordHistory, DefaultPasswordHistory)
 	setString(&c.Vision.Model, DefaultModel)
 	setString(&c.Vision.Provider, DefaultProvider)
 	setInt(&c.Vision.Threads, DefaultThreads)

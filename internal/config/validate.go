@@ -6,8 +6,11 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+
+	"flowwatch/internal/netguard"
 )
 
 // nameRE is what camera, zone and area names may contain: they appear in
@@ -17,21 +20,45 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 // Roles are the user roles flowwatch knows.
 var Roles = []string{"admin", "operator", "guard", "planner", "viewer"}
 
-type checker struct{ problems []Problem }
+type checker struct {
+	problems []Problem
+	// guard judges the hosts of camera and webhook URLs.
+	guard netguard.Policy
+}
 
 func (k *checker) add(key, format string, args ...any) {
 	k.problems = append(k.problems, Problem{Key: key, Message: fmt.Sprintf(format, args...)})
 }
 
 func validate(c *Config) []Problem {
-	var k checker
+	k := checker{guard: netguard.Policy{AllowLoopback: c.Security.AllowLoopback}}
 	k.listen("console.listen", c.Console.Listen)
 	if (c.Console.TLSCert == "") != (c.Console.TLSKey == "") {
 		k.add("console.tls_cert", "tls_cert and tls_key go together: set both or neither")
 	}
+	if r := c.Console.RateLimitPerSecond; !(r > 0 && r <= 100000) {
+		k.add("console.rate_limit_per_second", "must be above 0 and at most 100000 requests per second, got %g", r)
+	}
+	k.between("console.rate_limit_burst", float64(c.Console.RateLimitBurst), 1, 1000000)
 	k.positive("storage.counts_retention", c.Storage.CountsRetention)
 	k.positive("storage.rollup_retention", c.Storage.RollupRetention)
 	k.positive("storage.alerts_retention", c.Storage.AlertsRetention)
+	k.positive("storage.heatmaps_retention", c.Storage.HeatmapsRetention)
+	k.positive("storage.snapshots_retention", c.Storage.SnapshotsRetention)
+	if c.Storage.AuditRetention < MinAuditRetention {
+		k.add("storage.audit_retention", "must be at least %s (180 days: the audit log is kept six months), got %s",
+			MinAuditRetention, c.Storage.AuditRetention)
+	}
+	k.positive("console.idle_timeout", c.Console.IdleTimeout)
+	if c.Console.MaxSession < c.Console.IdleTimeout {
+		k.add("console.max_session", "must not be below idle_timeout (%s), got %s", c.Console.IdleTimeout, c.Console.MaxSession)
+	}
+	if h := c.Console.PasswordHistory; h != -1 && (h < 1 || h > 25) {
+		k.add("console.password_history", "must be 1 to 25, or -1 to turn the rule off, got %d", h)
+	}
+	for i, r := range c.Console.TOTPRoles {
+		k.oneOf(fmt.Sprintf("console.totp_roles[%d]", i), r, Roles...)
+	}
 	if c.Storage.DataDir == "" {
 		k.add("storage.data_dir", "must not be empty")
 	}
@@ -64,6 +91,7 @@ func validate(c *Config) []Problem {
 		k.rtspURL(key+".live_url", cam.LiveURL, false)
 		k.oneOf(key+".transport", cam.Transport, "auto", "tcp", "udp")
 		k.oneOf(key+".decode", cam.Decode, "all", "keyframes")
+		k.privacy(key, cam)
 		if !(cam.AnalysisFPS > 0 && cam.AnalysisFPS <= 60) {
 			k.add(key+".analysis_fps", "must be above 0 and at most 60, got %g", cam.AnalysisFPS)
 		}
@@ -208,6 +236,16 @@ func (k *checker) webhookURL(key, raw string) {
 		k.add(key, "must be an http:// or https:// URL")
 	case u.User != nil:
 		k.add(key, "must not carry credentials: put the shared secret in secret")
+	default:
+		k.host(key, u.Hostname())
+	}
+}
+
+// host refuses a URL's host that the SSRF guard refuses (see
+// internal/netguard); the host is named, never the rest of the URL.
+func (k *checker) host(key, host string) {
+	if err := k.guard.CheckHost(host); err != nil {
+		k.add(key, "%v", err)
 	}
 }
 
@@ -268,7 +306,9 @@ func (k *checker) rtspURL(key, raw string, required bool) {
 	}
 	if u.Hostname() == "" {
 		k.add(key, "has no host")
+		return
 	}
+	k.host(key, u.Hostname())
 }
 
 func (k *checker) polygon(key string, pts [][2]float64) {
@@ -290,4 +330,42 @@ func (k *checker) polygon(key string, pts [][2]float64) {
 	if math.Abs(area2) < 1e-9 {
 		k.add(key, "has no area (its points lie on a line)")
 	}
+}
+
+// privacy refuses a camera that films a kind of place the regulation
+// bans, or names a kind flowwatch does not know. A camera that does not
+// say where its notice is posted or what it films still loads (existing
+// sites keep running); serve warns about it (PrivacyGaps).
+func (k *checker) privacy(key string, cam Camera) {
+	switch {
+	case cam.LocationType == "":
+	case slices.Contains(BannedLocationTypes, cam.LocationType):
+		k.add(key+".location_type", "camera %q films a %s: cameras are banned there (public-security video regulation); remove the camera",
+			cam.Name, strings.ReplaceAll(cam.LocationType, "_", " "))
+	default:
+		k.oneOf(key+".location_type", cam.LocationType, LocationTypes...)
+	}
+}
+
+// PrivacyGaps lists the enabled cameras that do not yet say where their
+// public notice is posted (signage) or what kind of place they film
+// (location_type), as "cameras[i] (name): signage, location_type".
+func PrivacyGaps(c *Config) []string {
+	var out []string
+	for i, cam := range c.Cameras {
+		if cam.Disabled {
+			continue
+		}
+		var missing []string
+		if strings.TrimSpace(cam.Signage) == "" {
+			missing = append(missing, "signage")
+		}
+		if cam.LocationType == "" {
+			missing = append(missing, "location_type")
+		}
+		if len(missing) > 0 {
+			out = append(out, fmt.Sprintf("cameras[%d] (%s): %s", i, cam.Name, strings.Join(missing, ", ")))
+		}
+	}
+	return out
 }
