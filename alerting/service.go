@@ -25,7 +25,7 @@ type ServiceConfig struct {
 	// Notifiers are the delivery channels besides live subscribers (the
 	// webhooks); each gets a dispatcher over the outbox.
 	Notifiers []Notifier
-	// Logger receives one line per alert change and per retention run.
+	// Logger receives one line per alert change.
 	Logger *slog.Logger
 	// Metrics receives the service's metrics; nil makes a private set.
 	Metrics *metrics.Set
@@ -36,8 +36,6 @@ type ServiceConfig struct {
 	// RetryMin and RetryMax bound the delay between delivery attempts;
 	// zero means the dispatcher's defaults (1s and 10m).
 	RetryMin, RetryMax time.Duration
-	// RetentionEvery is how often old history is deleted. Default 1h.
-	RetentionEvery time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -45,8 +43,8 @@ type ServiceConfig struct {
 // Service runs the rules live: counts and camera states go in; every
 // alert change is committed to the store, with one outbox row per
 // notifier, before it is pushed to live subscribers or any dispatcher
-// sends it. It also keeps the per-second count history and deletes what
-// is older than the retention.
+// sends it. It also keeps the per-second count history; deleting what is
+// past its retention is store.Retention's job, which serve runs.
 type Service struct {
 	cfg      ServiceConfig
 	engine   *Engine
@@ -88,9 +86,6 @@ func NewService(ctx context.Context, cfg ServiceConfig) (*Service, error) {
 	}
 	if cfg.QueueLen <= 0 {
 		cfg.QueueLen = 4096
-	}
-	if cfg.RetentionEvery <= 0 {
-		cfg.RetentionEvery = time.Hour
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -164,7 +159,7 @@ func (s *Service) CameraState(st event.CameraState) {
 }
 
 // Run processes counts, ticks the engine every second, writes the count
-// history, runs the dispatchers and the retention job, until ctx ends.
+// history and runs the dispatchers, until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -175,7 +170,6 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		})
 	}
-	wg.Go(func() { s.retention(ctx) })
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -378,43 +372,13 @@ func (s *Service) flushHistory(ctx context.Context) {
 	}
 }
 
-// retention deletes per-second counts, rollups and resolved alerts older
-// than their retention, now and then every RetentionEvery, and logs what
-// it deleted.
-func (s *Service) retention(ctx context.Context) {
-	t := time.NewTicker(s.cfg.RetentionEvery)
-	defer t.Stop()
-	for {
-		s.RunRetention(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// RunRetention deletes what is older than the configured retention of
-// each kind of history and logs the counts deleted.
+// RunRetention deletes, once, the per-second counts, rollups and resolved
+// alerts older than the config's retention of each, logging one line per
+// class (store.RunRetention). The service does not schedule it: serve's
+// store.Retention job deletes every class of data, these three included;
+// this is for a Service run alone (tools, tests).
 func (s *Service) RunRetention(ctx context.Context) {
-	now := s.cfg.Now()
 	st := s.cfg.Config.Storage
-	for _, job := range []struct {
-		what string
-		keep time.Duration
-		del  func(context.Context, time.Time) (int64, error)
-	}{
-		{"per-second counts", st.CountsRetention, s.db.DeleteCountsBefore},
-		{"per-minute counts", st.RollupRetention, s.db.DeleteRollupsBefore},
-		{"resolved alerts", st.AlertsRetention, s.db.DeleteResolvedAlertsBefore},
-	} {
-		cut := now.Add(-job.keep)
-		n, err := job.del(ctx, cut)
-		switch {
-		case err != nil:
-			s.log.Error("retention failed", "data", job.what, "err", err)
-		case n > 0:
-			s.log.Info("retention deleted", "data", job.what, "rows", n, "older_than", cut.UTC().Format(time.RFC3339))
-		}
-	}
+	s.db.RunRetention(ctx, store.RetentionPolicy{Counts: st.CountsRetention, Rollups: st.RollupRetention,
+		Alerts: st.AlertsRetention}, s.cfg.Now(), s.log, store.ClassCounts, store.ClassRollups, store.ClassAlerts)
 }

@@ -23,7 +23,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
 
@@ -42,15 +41,6 @@ const (
 	AdminUser = "admin"
 )
 
-// Password length bounds, for passwords that are set (a login with a
-// password outside them simply fails).
-const (
-	// MinPasswordLen is the fewest characters a password may have.
-	MinPasswordLen = 8
-	// MaxPasswordBytes is the most bytes a password may have.
-	MaxPasswordBytes = 256
-)
-
 // Errors of Authenticate. Their text is what a client may be told.
 var (
 	// ErrNoCredentials: the request carries neither a bearer token nor
@@ -65,6 +55,8 @@ var (
 	// ErrPasswordChangeRequired: the user must change their password
 	// (PUT /api/v1/session/password) before anything else.
 	ErrPasswordChangeRequired = errors.New("the password must be changed first: PUT /api/v1/session/password")
+	// ErrTokenScope: an API token used outside its scopes.
+	ErrTokenScope = errors.New("this API token's scopes do not include this route")
 )
 
 const (
@@ -98,10 +90,11 @@ type AuthConfig struct {
 	// Logger receives one line per login, logout, lock-out and failure;
 	// never a secret. Nil means slog.Default().
 	Logger *slog.Logger
-	// IdleTimeout ends a session unused this long. Default 15m.
+	// IdleTimeout ends a session unused this long (the next request
+	// gets 401 and the audit log "session.expired"). Default 15m.
 	IdleTimeout time.Duration
 	// MaxSession ends a session this long after login, used or not.
-	// Default 12h.
+	// Default 12h; at least IdleTimeout.
 	MaxSession time.Duration
 	// MaxFailures failed logins in a row lock the account. Default 5.
 	MaxFailures int
@@ -114,6 +107,18 @@ type AuthConfig struct {
 	// SecureCookies marks the session cookie Secure (set it when the
 	// console is served over HTTPS).
 	SecureCookies bool
+	// PasswordHistory is how many of a user's last passwords, the
+	// current one included, a new password may not repeat. Default
+	// DefaultPasswordHistory; at most store.MaxPasswordHistory+1; -1
+	// turns the rule off.
+	PasswordHistory int
+	// TOTPRoles are the roles that must log in with a TOTP second factor:
+	// a user of one without TOTP may log in only to set it up (every
+	// other route answers 403, as for a password to change).
+	TOTPRoles []string
+	// Sealer seals TOTP secrets for the store. Nil refuses TOTP
+	// enrollment (ErrNoSealer); users who have TOTP cannot then log in.
+	Sealer Sealer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
@@ -176,6 +181,23 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 			*d.v = d.def
 		}
 	}
+	if cfg.MaxSession < cfg.IdleTimeout {
+		return nil, fmt.Errorf("console: auth: max session %v is shorter than the idle timeout %v", cfg.MaxSession, cfg.IdleTimeout)
+	}
+	switch {
+	case cfg.PasswordHistory == 0:
+		cfg.PasswordHistory = DefaultPasswordHistory
+	case cfg.PasswordHistory == -1:
+		cfg.PasswordHistory = 0
+	case cfg.PasswordHistory < 0 || cfg.PasswordHistory > store.MaxPasswordHistory+1:
+		return nil, fmt.Errorf("console: auth: password history %d out of 1..%d (or -1 for none)", cfg.PasswordHistory, store.MaxPasswordHistory+1)
+	}
+	for _, r := range cfg.TOTPRoles {
+		if !knownRole(r) {
+			return nil, fmt.Errorf("console: auth: TOTP role %q is not one of %s", r, strings.Join(config.Roles, ", "))
+		}
+	}
+	cfg.TOTPRoles = slices.Clone(cfg.TOTPRoles)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -201,19 +223,41 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 
 func (a *Auth) now() time.Time { return a.cfg.Now() }
 
-// Register adds the session routes to mux:
+// Register adds the session and API token routes to mux:
 //
-//	POST   /api/v1/session           log in: {"username","password"}
-//	GET    /api/v1/session           who the request comes from
-//	DELETE /api/v1/session           log out
-//	PUT    /api/v1/session/password  change one's password: {"password","new_password"}
+//	POST   /api/v1/session               log in: {"username","password"}, and "code" with TOTP
+//	GET    /api/v1/session               who the request comes from
+//	DELETE /api/v1/session               log out
+//	PUT    /api/v1/session/password      change one's password: {"password","new_password"}
+//	POST   /api/v1/session/totp          start TOTP set-up: the secret, once
+//	POST   /api/v1/session/totp/confirm  turn TOTP on: {"code"}
+//	DELETE /api/v1/session/totp          turn TOTP off: {"code"}
+//
+// and the API token routes (registerTokens).
 func (a *Auth) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/session", a.login)
 	mux.HandleFunc("GET /api/v1/session", a.whoami)
 	mux.HandleFunc("DELETE /api/v1/session", a.logout)
 	mux.HandleFunc("PUT /api/v1/session/password", a.changePassword)
+	mux.HandleFunc("POST /api/v1/session/totp", a.enrollTOTP)
+	mux.HandleFunc("POST /api/v1/session/totp/confirm", a.confirmTOTP)
+	mux.HandleFunc("DELETE /api/v1/session/totp", a.removeTOTP)
 	mux.HandleFunc("/api/v1/session", authMethodNotAllowed("GET, POST, DELETE"))
 	mux.HandleFunc("/api/v1/session/password", authMethodNotAllowed("PUT"))
+	mux.HandleFunc("/api/v1/session/totp", authMethodNotAllowed("POST, DELETE"))
+	mux.HandleFunc("/api/v1/session/totp/confirm", authMethodNotAllowed("POST"))
+	a.registerTokens(mux)
+}
+
+// auditDetached is Audit for work that outlives its request (a live
+// view's end): ctx instead of the request's, and the client address
+// (clientKey) given.
+func (a *Auth) auditDetached(ctx context.Context, p Principal, action, target, detail, remote string) {
+	_, err := a.db.AppendAudit(ctx, store.AuditEntry{At: a.now(), Actor: p.User, Role: p.Role,
+		Action: action, Target: target, Detail: detail, Remote: remote})
+	if err != nil {
+		a.log.Error("audit entry not written", "action", action, "user", p.User, "err", err)
+	}
 }
 
 // authMethodNotAllowed answers 405 in JSON.
@@ -237,6 +281,11 @@ type sessionAnswer struct {
 	// absent for an API token.
 	CSRF       string `json:"csrf,omitempty"`
 	MustChange bool   `json:"must_change"`
+	// TOTP tells whether the user has a TOTP second factor on.
+	TOTP bool `json:"totp"`
+	// TOTPRequired: the user's role needs a second factor and they have
+	// none; only setting it up is allowed.
+	TOTPRequired bool `json:"totp_required"`
 	// Kind is "session" or "api_token".
 	Kind string `json:"kind"`
 	// Expires is when the session ends at the latest (absent for an API
@@ -248,6 +297,9 @@ type sessionAnswer struct {
 type loginRequest struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
+	// Code is the current code of the user's authenticator app, needed
+	// when the user has TOTP on.
+	Code string `json:"code"`
 }
 
 // passwordRequest is the body of PUT /api/v1/session/password.
@@ -340,6 +392,16 @@ func (a *Auth) login(w http.ResponseWriter, r *http.Request) {
 	if !a.checkPassword(w, r, u, req.Password, client, "login") {
 		return
 	}
+	tf, hasTOTP, err := a.confirmedTOTP(ctx, u.Username)
+	if err != nil {
+		a.internalError(w, "login", err)
+		return
+	}
+	if hasTOTP && !a.checkCode(w, r, u, tf, req.Code, client, "login") {
+		return
+	}
+	// Only now, with both factors right, are earlier failures cleared: a
+	// right password alone does not clear the failures of wrong codes.
 	now := a.now()
 	if u.FailedLogins > 0 {
 		if err := a.db.ResetLoginFailures(ctx, u.Username); err != nil {
@@ -357,9 +419,18 @@ func (a *Auth) login(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, "login", err)
 		return
 	}
-	a.log.Info("login", "user", u.Username, "role", u.Role, "client", client, "must_change", u.MustChange)
-	a.Audit(r, Principal{User: u.Username, Role: u.Role}, "login", "user "+u.Username, "")
-	a.answerNewSession(w, u, secret, sess)
+	enroll := !hasTOTP && a.totpRequired(u.Role)
+	detail := "password"
+	switch {
+	case hasTOTP:
+		detail = "password and TOTP code"
+	case enroll:
+		detail = "password; no second factor yet: limited to setting up TOTP"
+	}
+	a.log.Info("login", "user", u.Username, "role", u.Role, "client", client, "must_change", u.MustChange,
+		"totp", hasTOTP, "totp_required", enroll)
+	a.Audit(r, Principal{User: u.Username, Role: u.Role}, "login", "user "+u.Username, detail)
+	a.answerNewSession(w, u, secret, sess, hasTOTP, enroll)
 }
 
 // admit counts one login attempt of client, answering 429 itself when
@@ -397,29 +468,37 @@ func (a *Auth) checkPassword(w http.ResponseWriter, r *http.Request, u store.Use
 	if ok {
 		return true
 	}
-	n, err := a.db.RecordLoginFailure(ctx, u.Username)
+	a.loginFailure(w, r, u, client, what, "wrong password", wrongLogin)
+	return false
+}
+
+// loginFailure counts a failed login of u (a wrong password or code) and
+// answers it: 401 with answer, or 423 when MaxFailures failures in a row
+// lock the account for LockFor. reason goes to the log and the audit
+// entry what+".failed"; neither ever holds what was typed.
+func (a *Auth) loginFailure(w http.ResponseWriter, r *http.Request, u store.User, client, what, reason, answer string) {
+	n, err := a.db.RecordLoginFailure(r.Context(), u.Username)
 	if err != nil {
 		a.internalError(w, what, err)
-		return false
+		return
 	}
 	if n >= a.cfg.MaxFailures {
 		now := a.now()
 		until := now.Add(a.cfg.LockFor)
-		if err := a.db.LockUser(ctx, u.Username, until); err != nil {
+		if err := a.db.LockUser(r.Context(), u.Username, until); err != nil {
 			a.internalError(w, what, err)
-			return false
+			return
 		}
 		a.log.Warn("account locked after failed logins", "user", u.Username, "failures", n,
 			"until", until.UTC().Format(time.RFC3339), "client", client)
 		a.Audit(r, Principal{User: u.Username, Role: u.Role}, "account.locked", "user "+u.Username,
 			fmt.Sprintf("%d failed logins; locked until %s", n, until.UTC().Format(time.RFC3339)))
 		a.answerLocked(w, u.Username, until, now)
-		return false
+		return
 	}
-	a.log.Info(what+" failed: wrong password", "user", u.Username, "failures", n, "client", client)
-	a.Audit(r, Principal{User: u.Username, Role: u.Role}, what+".failed", "user "+u.Username, "wrong password")
-	writeError(w, http.StatusUnauthorized, wrongLogin)
-	return false
+	a.log.Info(what+" failed: "+reason, "user", u.Username, "failures", n, "client", client)
+	a.Audit(r, Principal{User: u.Username, Role: u.Role}, what+".failed", "user "+u.Username, reason)
+	writeError(w, http.StatusUnauthorized, "%s", answer)
 }
 
 // answerLocked answers 423 for an account locked until until.
@@ -463,7 +542,7 @@ func (a *Auth) newSession(ctx context.Context, user string, now time.Time) (stri
 
 // answerNewSession sets the session cookie and answers the session with
 // its secret as the token.
-func (a *Auth) answerNewSession(w http.ResponseWriter, u store.User, secret string, sess store.Session) {
+func (a *Auth) answerNewSession(w http.ResponseWriter, u store.User, secret string, sess store.Session, totp, totpRequired bool) {
 	http.SetCookie(w, &http.Cookie{
 		Name:     SessionCookie,
 		Value:    secret,
@@ -476,6 +555,7 @@ func (a *Auth) answerNewSession(w http.ResponseWriter, u store.User, secret stri
 	writeJSON(w, http.StatusOK, sessionAnswer{
 		Token: secret, User: u.Username, Role: u.Role, Posts: nonNil(u.Posts),
 		CSRF: csrfToken(secret), MustChange: u.MustChange, Kind: "session", Expires: &exp,
+		TOTP: totp, TOTPRequired: totpRequired,
 	})
 }
 
@@ -500,7 +580,13 @@ func (a *Auth) whoami(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ans := sessionAnswer{User: res.p.User, Role: res.p.Role, Posts: nonNil(res.p.Posts), MustChange: res.mustChange, Kind: "api_token"}
+	_, hasTOTP, err := a.confirmedTOTP(r.Context(), res.p.User)
+	if err != nil {
+		a.internalError(w, "session", err)
+		return
+	}
+	ans := sessionAnswer{User: res.p.User, Role: res.p.Role, Posts: nonNil(res.p.Posts), MustChange: res.mustChange, Kind: "api_token",
+		TOTP: hasTOTP, TOTPRequired: res.enrollTOTP}
 	if res.session != nil {
 		exp := res.session.Expires.UTC()
 		ans.Kind, ans.CSRF, ans.Expires = "session", csrfToken(res.secret), &exp
@@ -560,7 +646,7 @@ func (a *Auth) changePassword(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "password and new_password are required")
 		return
 	}
-	if err := checkNewPassword(req.NewPassword); err != nil {
+	if err := checkPasswordRules(res.p.User, req.NewPassword); err != nil {
 		writeError(w, http.StatusBadRequest, "new password: %v", err)
 		return
 	}
@@ -577,6 +663,14 @@ func (a *Auth) changePassword(w http.ResponseWriter, r *http.Request) {
 	if !a.checkPassword(w, r, u, req.Password, client, "password change") {
 		return
 	}
+	if err := a.checkNewPassword(ctx, u.Username, req.NewPassword); isPolicyError(err) {
+		a.Audit(r, res.p, "password.change.refused", "user "+u.Username, err.Error())
+		writeError(w, http.StatusBadRequest, "new password: %v", err)
+		return
+	} else if err != nil {
+		a.internalError(w, "password change", err)
+		return
+	}
 	if err := a.setPassword(ctx, u.Username, req.NewPassword, false); err != nil {
 		a.internalError(w, "password change", err)
 		return
@@ -587,9 +681,14 @@ func (a *Auth) changePassword(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, "password change", err)
 		return
 	}
+	_, hasTOTP, err := a.confirmedTOTP(ctx, u.Username)
+	if err != nil {
+		a.internalError(w, "password change", err)
+		return
+	}
 	a.log.Info("password changed", "user", u.Username, "client", client)
 	a.Audit(r, Principal{User: u.Username, Role: u.Role}, "password.change", "user "+u.Username, "")
-	a.answerNewSession(w, u, secret, sess)
+	a.answerNewSession(w, u, secret, sess, hasTOTP, !hasTOTP && a.totpRequired(u.Role))
 }
 
 // authResult is who a request comes from and through what.
@@ -601,6 +700,12 @@ type authResult struct {
 	secret string
 	// mustChange: the user has to change their password first.
 	mustChange bool
+	// enrollTOTP: the user's role needs a second factor and they have
+	// none; only the session routes are open to them.
+	enrollTOTP bool
+	// scopes are the API token's scopes; none for a session or a token
+	// without a limit.
+	scopes []string
 }
 
 // Authenticate tells who r comes from: a bearer token (a session secret or
@@ -608,22 +713,28 @@ type authResult struct {
 // session cookie (then Principal.Cookie is true). An Authorization header
 // that is not a valid bearer token fails, whatever the cookie. Sessions
 // end after IdleTimeout unused and MaxSession in all. A user who must
-// change their password gets ErrPasswordChangeRequired. The errors are
+// change their password gets ErrPasswordChangeRequired, one who must set
+// up a second factor ErrSecondFactorEnrollment. The errors are
 // ErrNoCredentials, ErrBadCredentials, ErrSessionExpired,
-// ErrPasswordChangeRequired, or a store failure.
+// ErrPasswordChangeRequired, ErrSecondFactorEnrollment, or a store
+// failure. An API token's scopes are not checked here (Require does).
 func (a *Auth) Authenticate(r *http.Request) (Principal, error) {
 	res, err := a.authenticate(r)
 	if err != nil {
 		return Principal{}, err
 	}
-	if res.mustChange {
+	switch {
+	case res.mustChange:
 		return Principal{}, ErrPasswordChangeRequired
+	case res.enrollTOTP:
+		return Principal{}, ErrSecondFactorEnrollment
 	}
 	return res.p, nil
 }
 
 // authenticate is Authenticate, letting a user who must change their
-// password through.
+// password or set up a second factor through. An expired session is
+// deleted and audited as "session.expired".
 func (a *Auth) authenticate(r *http.Request) (authResult, error) {
 	secret, cookie, err := credentials(r)
 	if err != nil {
@@ -636,8 +747,20 @@ func (a *Auth) authenticate(r *http.Request) (authResult, error) {
 	switch {
 	case err == nil:
 		if !now.Before(sess.Expires) || now.Sub(sess.LastSeen) >= a.cfg.IdleTimeout {
-			if err := a.db.DeleteSession(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+			err := a.db.DeleteSession(ctx, id)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				// Another request ended it and said so.
+			case err != nil:
 				return authResult{}, err
+			default:
+				why := fmt.Sprintf("idle since %s (idle timeout %v)", sess.LastSeen.UTC().Format(time.RFC3339), a.cfg.IdleTimeout)
+				if !now.Before(sess.Expires) {
+					why = fmt.Sprintf("maximum length %v reached", a.cfg.MaxSession)
+				}
+				a.log.Info("session expired", "user", sess.Username, "reason", why, "client", clientKey(r))
+				a.Audit(r, Principal{User: sess.Username}, "session.expired", "user "+sess.Username,
+					fmt.Sprintf("session of %s; %s", sess.Created.UTC().Format(time.RFC3339), why))
 			}
 			return authResult{}, ErrSessionExpired
 		}
@@ -650,9 +773,17 @@ func (a *Auth) authenticate(r *http.Request) (authResult, error) {
 				return authResult{}, err
 			}
 		}
+		enroll := false
+		if a.totpRequired(u.Role) {
+			_, on, err := a.confirmedTOTP(ctx, u.Username)
+			if err != nil {
+				return authResult{}, err
+			}
+			enroll = !on
+		}
 		return authResult{
 			p:       Principal{User: u.Username, Role: u.Role, Posts: u.Posts, Cookie: cookie},
-			session: &sess, secret: secret, mustChange: u.MustChange,
+			session: &sess, secret: secret, mustChange: u.MustChange, enrollTOTP: enroll,
 		}, nil
 	case !errors.Is(err, store.ErrNotFound):
 		return authResult{}, err
@@ -673,12 +804,23 @@ func (a *Auth) authenticate(r *http.Request) (authResult, error) {
 	if err != nil {
 		return authResult{}, err
 	}
+	role := u.Role
+	if tok.Role != "" {
+		if !roleCovers(u.Role, tok.Role) {
+			// The owner was demoted since: the token may not act above them.
+			a.log.Info("API token refused: its role is above its owner's now", "id", tok.ID, "user", u.Username,
+				"role", u.Role, "token_role", tok.Role)
+			return authResult{}, ErrBadCredentials
+		}
+		role = tok.Role
+	}
 	if now.Sub(tok.LastUsed) >= touchEvery {
 		if err := a.db.TouchAPIToken(ctx, tok.ID, now); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return authResult{}, err
 		}
 	}
-	return authResult{p: Principal{User: u.Username, Role: u.Role, Posts: u.Posts}, mustChange: u.MustChange}, nil
+	return authResult{p: Principal{User: u.Username, Role: role, Posts: u.Posts, Token: tok.ID}, mustChange: u.MustChange,
+		scopes: tok.Scopes}, nil
 }
 
 // credentials returns the secret r presents and whether it came in the
@@ -725,18 +867,21 @@ func (a *Auth) checkCSRF(w http.ResponseWriter, r *http.Request, res authResult)
 	}
 	a.log.Info("request refused: CSRF token missing or wrong", "user", res.p.User, "method", r.Method,
 		"path", r.URL.Path, "client", clientKey(r))
+	a.Audit(r, res.p, "request.forbidden", r.Method+" "+r.URL.Path, "missing or wrong "+CSRFHeader)
 	writeError(w, http.StatusForbidden, "missing or wrong %s header: send the csrf value of the login answer", CSRFHeader)
 	return false
 }
 
 // answerAuthError answers a failure of authenticate: 401 for credentials,
-// 500 for the store.
+// audited as "request.refused" (no user, the route, the reason), 500 for
+// the store.
 func (a *Auth) answerAuthError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, ErrNoCredentials), errors.Is(err, ErrBadCredentials), errors.Is(err, ErrSessionExpired):
 		if !errors.Is(err, ErrNoCredentials) {
 			a.log.Debug("request refused", "reason", err.Error(), "method", r.Method, "path", r.URL.Path, "client", clientKey(r))
 		}
+		a.Audit(r, Principal{}, "request.refused", r.Method+" "+r.URL.Path, err.Error())
 		w.Header().Set("WWW-Authenticate", `Bearer realm="flowwatch"`)
 		writeError(w, http.StatusUnauthorized, "%s", err.Error())
 	default:
@@ -762,8 +907,10 @@ func csrfMatches(r *http.Request, sess *store.Session) bool {
 // roles, with the principal in the request's context (PrincipalFrom). It
 // answers 401 without valid credentials; 403 for a cookie session's unsafe
 // request (anything but GET, HEAD, OPTIONS) without the session's CSRF
-// token in X-CSRF-Token, for a user who must change their password first,
-// and for a role not in roles.
+// token in X-CSRF-Token, for a user who must change their password or set
+// up a second factor first, for an API token outside its scopes, and for a
+// role not in roles. Every refusal is audited: "request.refused" for a
+// 401, "request.forbidden" for a 403.
 func (a *Auth) Require(roles []string, h http.Handler) http.Handler {
 	roles = slices.Clone(roles)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -771,8 +918,20 @@ func (a *Auth) Require(roles []string, h http.Handler) http.Handler {
 		if !ok {
 			return
 		}
-		if res.mustChange {
-			writeError(w, http.StatusForbidden, "user %q: %v", res.p.User, ErrPasswordChangeRequired)
+		refuse := func(err error) {
+			a.log.Info("request refused", "user", res.p.User, "reason", err.Error(), "method", r.Method, "path", r.URL.Path)
+			a.Audit(r, res.p, "request.forbidden", r.Method+" "+r.URL.Path, err.Error())
+			writeError(w, http.StatusForbidden, "user %q: %v", res.p.User, err)
+		}
+		switch {
+		case res.mustChange:
+			refuse(ErrPasswordChangeRequired)
+			return
+		case res.enrollTOTP:
+			refuse(ErrSecondFactorEnrollment)
+			return
+		case !scopesAllow(res.scopes, r):
+			refuse(ErrTokenScope)
 			return
 		}
 		if !res.p.Is(roles...) {
@@ -810,8 +969,8 @@ func (a *Auth) EnsureAdmin(ctx context.Context, password string, out io.Writer) 
 		if out == nil {
 			return fail(errors.New("no admin password given and nowhere to print a generated one"))
 		}
-		password = generatePassword()
-	} else if err := checkNewPassword(password); err != nil {
+		password = generatePassword(AdminUser)
+	} else if err := a.checkNewPassword(ctx, AdminUser, password); err != nil {
 		return fail(fmt.Errorf("admin password (FLOWWATCH_ADMIN_PASSWORD): %w", err))
 	}
 	if exists {
@@ -860,10 +1019,11 @@ func knownRole(role string) bool {
 
 // CreateUser stores a new user with a role, posts and password; an empty
 // password leaves the user unable to log in until SetPassword gives one.
-// The password must be MinPasswordLen characters to MaxPasswordBytes bytes.
+// The password must keep the password policy (checkPasswordRules; the
+// error is then a *PasswordPolicyError, wrapped).
 func (a *Auth) CreateUser(ctx context.Context, username, role string, posts []string, password string) error {
 	if password != "" {
-		if err := checkNewPassword(password); err != nil {
+		if err := checkPasswordRules(username, password); err != nil {
 			return fmt.Errorf("console: create user %q: password: %w", username, err)
 		}
 	}
@@ -887,11 +1047,12 @@ func (a *Auth) createUser(ctx context.Context, username, role string, posts []st
 		MustChange: mustChange, Created: now, Updated: now})
 }
 
-// SetPassword gives the user a new password (MinPasswordLen characters to
-// MaxPasswordBytes bytes), which must be changed at next login when
+// SetPassword gives the user a new password, which must keep the password
+// policy (checkNewPassword, history included; the error is then a
+// *PasswordPolicyError, wrapped) and be changed at next login when
 // mustChange; it lifts any lock-out and ends all the user's sessions.
 func (a *Auth) SetPassword(ctx context.Context, username, password string, mustChange bool) error {
-	if err := checkNewPassword(password); err != nil {
+	if err := a.checkNewPassword(ctx, username, password); err != nil {
 		return fmt.Errorf("console: set password of user %q: %w", username, err)
 	}
 	if err := a.setPassword(ctx, username, password, mustChange); err != nil {
@@ -913,45 +1074,6 @@ func (a *Auth) setPassword(ctx context.Context, username, password string, mustC
 	if _, err := a.db.DeleteUserSessions(ctx, username); err != nil {
 		return err
 	}
-	return nil
-}
-
-// checkNewPassword reports what is wrong with a password being set.
-func checkNewPassword(p string) error {
-	switch {
-	case !utf8.ValidString(p):
-		return errors.New("not valid UTF-8")
-	case utf8.RuneCountInString(p) < MinPasswordLen:
-		return fmt.Errorf("too short: at least %d characters", MinPasswordLen)
-	case len(p) > MaxPasswordBytes:
-		return fmt.Errorf("too long: at most %d bytes", MaxPasswordBytes)
-	}
-	return nil
-}
-
-// CreateAPIToken makes a token for a machine acting as username, named
-// name (what it is for), and returns it. Only its hash is stored: the
-// token cannot be shown again. It works as "Authorization: Bearer <token>"
-// until revoked.
-func (a *Auth) CreateAPIToken(ctx context.Context, username, name string) (string, error) {
-	if _, err := a.db.User(ctx, username); err != nil {
-		return "", fmt.Errorf("console: create API token %q: %w", name, err)
-	}
-	token := apiTokenPrefix + newSecret()
-	id, err := a.db.CreateAPIToken(ctx, store.APIToken{Name: name, Username: username, Hash: sha256Hex(token), Created: a.now()})
-	if err != nil {
-		return "", fmt.Errorf("console: %w", err)
-	}
-	a.log.Info("API token created", "user", username, "name", name, "id", id)
-	return token, nil
-}
-
-// RevokeAPIToken revokes the API token with the given id, now.
-func (a *Auth) RevokeAPIToken(ctx context.Context, id int64) error {
-	if err := a.db.RevokeAPIToken(ctx, id, a.now()); err != nil {
-		return fmt.Errorf("console: %w", err)
-	}
-	a.log.Info("API token revoked", "id", id)
 	return nil
 }
 
@@ -978,18 +1100,24 @@ func csrfToken(secret string) string {
 }
 
 // generatePassword returns generatedPasswordLen characters drawn uniformly
-// from generatedAlphabet (about 117 bits).
-func generatePassword() string {
+// from generatedAlphabet (about 117 bits) that keep the password rules
+// for username (checkPasswordRules): a draw lacking a kind of character
+// (one in twenty lacks a digit) is drawn again.
+func generatePassword(username string) string {
 	n := big.NewInt(int64(len(generatedAlphabet)))
 	b := make([]byte, generatedPasswordLen)
-	for i := range b {
-		k, err := rand.Int(rand.Reader, n)
-		if err != nil {
-			panic(fmt.Sprintf("crypto/rand failed: %v", err)) // crypto/rand does not fail on supported systems
+	for {
+		for i := range b {
+			k, err := rand.Int(rand.Reader, n)
+			if err != nil {
+				panic(fmt.Sprintf("crypto/rand failed: %v", err)) // crypto/rand does not fail on supported systems
+			}
+			b[i] = generatedAlphabet[k.Int64()]
 		}
-		b[i] = generatedAlphabet[k.Int64()]
+		if checkPasswordRules(username, string(b)) == nil {
+			return string(b)
+		}
 	}
-	return string(b)
 }
 
 // clientKey names the client for rate limits and logs: its IP address,

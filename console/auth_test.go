@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -241,9 +242,9 @@ func wantError(t *testing.T, what string, r authResp, code int, words ...string)
 
 func TestLoginTokenWorksAsBearerAndCookie(t *testing.T) {
 	f := newAuthFixture(t, nil)
-	f.user("olga", RoleOperator, "olga-password-1")
+	f.user("olga", RoleOperator, "Quiet-Harbor-71")
 
-	r := f.login("olga", "olga-password-1")
+	r := f.login("olga", "Quiet-Harbor-71")
 	if r.code != http.StatusOK {
 		t.Fatalf("login: %d %s", r.code, r.body)
 	}
@@ -295,8 +296,8 @@ func TestLoginTokenWorksAsBearerAndCookie(t *testing.T) {
 	}
 
 	g := newAuthFixture(t, func(c *AuthConfig) { c.SecureCookies = true })
-	g.user("olga", RoleOperator, "olga-password-1")
-	r = g.login("olga", "olga-password-1")
+	g.user("olga", RoleOperator, "Quiet-Harbor-71")
+	r = g.login("olga", "Quiet-Harbor-71")
 	if !strings.Contains(r.header.Get("Set-Cookie"), "Secure") {
 		t.Errorf("with SecureCookies the cookie is not Secure: %q", r.header.Get("Set-Cookie"))
 	}
@@ -304,10 +305,10 @@ func TestLoginTokenWorksAsBearerAndCookie(t *testing.T) {
 
 func TestLoginRefusesWrongCredentialsAndBadBodies(t *testing.T) {
 	f := newAuthFixture(t, func(c *AuthConfig) { c.LoginsPerMinute = 100 })
-	f.user("olga", RoleOperator, "olga-password-1")
+	f.user("olga", RoleOperator, "Quiet-Harbor-71")
 
 	wrongPass := f.login("olga", "not-her-password")
-	wrongUser := f.login("olaf", "olga-password-1")
+	wrongUser := f.login("olaf", "Quiet-Harbor-71")
 	wantError(t, "wrong password", wrongPass, http.StatusUnauthorized, "wrong user name or password")
 	wantError(t, "unknown user", wrongUser, http.StatusUnauthorized)
 	if wrongPass.body != wrongUser.body {
@@ -328,10 +329,10 @@ func TestLoginRefusesWrongCredentialsAndBadBodies(t *testing.T) {
 	big := fmt.Sprintf(`{"username":"olga","password":%q}`, strings.Repeat("p", 5000))
 	wantError(t, "body over 4 KiB", login(big, ""), http.StatusBadRequest, "4096 bytes")
 	wantError(t, "no password", login(map[string]string{"username": "olga"}, ""), http.StatusBadRequest, "required")
-	wantError(t, "form body", login("username=olga&password=olga-password-1", "application/x-www-form-urlencoded"),
+	wantError(t, "form body", login("username=olga&password=Quiet-Harbor-71", "application/x-www-form-urlencoded"),
 		http.StatusUnsupportedMediaType, "application/json")
 	// A charset parameter is fine.
-	if r := login(map[string]string{"username": "olga", "password": "olga-password-1"}, "application/json; charset=utf-8"); r.code != http.StatusOK {
+	if r := login(map[string]string{"username": "olga", "password": "Quiet-Harbor-71"}, "application/json; charset=utf-8"); r.code != http.StatusOK {
 		t.Errorf("login with a charset: %d %s", r.code, r.body)
 	}
 	if u, _ := f.db.User(context.Background(), "olga"); u.FailedLogins != 0 {
@@ -342,7 +343,7 @@ func TestLoginRefusesWrongCredentialsAndBadBodies(t *testing.T) {
 
 func TestLoginLocksOutAfterMaxFailures(t *testing.T) {
 	f := newAuthFixture(t, nil)
-	f.user("olga", RoleOperator, "olga-password-1")
+	f.user("olga", RoleOperator, "Quiet-Harbor-71")
 	for i := 1; i <= 4; i++ {
 		wantError(t, fmt.Sprintf("failure %d", i), f.login("olga", "guess-"+strconv.Itoa(i)), http.StatusUnauthorized)
 	}
@@ -356,15 +357,15 @@ func TestLoginLocksOutAfterMaxFailures(t *testing.T) {
 		t.Errorf("the lock-out was not logged:\n%s", f.logs.String())
 	}
 
-	wantError(t, "right password while locked", f.login("olga", "olga-password-1"), http.StatusLocked, until)
+	wantError(t, "right password while locked", f.login("olga", "Quiet-Harbor-71"), http.StatusLocked, until)
 	f.clock.Advance(15*time.Minute - time.Second)
-	r = f.login("olga", "olga-password-1")
+	r = f.login("olga", "Quiet-Harbor-71")
 	wantError(t, "right password a second before the end", r, http.StatusLocked, until)
 	if r.header.Get("Retry-After") != "1" {
 		t.Errorf("Retry-After a second before the end: %q", r.header.Get("Retry-After"))
 	}
 	f.clock.Advance(time.Second)
-	if r := f.login("olga", "olga-password-1"); r.code != http.StatusOK {
+	if r := f.login("olga", "Quiet-Harbor-71"); r.code != http.StatusOK {
 		t.Fatalf("right password after the lock: %d %s", r.code, r.body)
 	}
 	// The count starts afresh: four more failures do not lock.
@@ -373,7 +374,7 @@ func TestLoginLocksOutAfterMaxFailures(t *testing.T) {
 	}
 	// A success clears the count, so four more do not lock either.
 	f.clock.Advance(time.Minute)
-	f.mustLogin("olga", "olga-password-1")
+	f.mustLogin("olga", "Quiet-Harbor-71")
 	for i := 1; i <= 4; i++ {
 		wantError(t, fmt.Sprintf("failure %d after a success", i), f.login("olga", "more-"+strconv.Itoa(i)), http.StatusUnauthorized)
 	}
@@ -381,11 +382,11 @@ func TestLoginLocksOutAfterMaxFailures(t *testing.T) {
 
 func TestSessionIdleTimeoutAndMaxLength(t *testing.T) {
 	f := newAuthFixture(t, func(c *AuthConfig) { c.MaxSession = time.Hour })
-	f.user("olga", RoleOperator, "olga-password-1")
+	f.user("olga", RoleOperator, "Quiet-Harbor-71")
 	ctx := context.Background()
 	read := func(token string) authResp { return f.do(authReq{method: "GET", path: "/t/read", bearer: token}) }
 
-	token, _ := f.mustLogin("olga", "olga-password-1")
+	token, _ := f.mustLogin("olga", "Quiet-Harbor-71")
 	id := sha256Hex(token)
 	login := f.clock.Now()
 
@@ -417,7 +418,7 @@ func TestSessionIdleTimeoutAndMaxLength(t *testing.T) {
 	}
 
 	// Idle 15 minutes, it ends.
-	token, _ = f.mustLogin("olga", "olga-password-1")
+	token, _ = f.mustLogin("olga", "Quiet-Harbor-71")
 	f.clock.Advance(15*time.Minute - time.Second)
 	if r := read(token); r.code != http.StatusOK {
 		t.Fatalf("use after 14:59 idle: %d %s", r.code, r.body)
@@ -433,9 +434,9 @@ func TestSessionIdleTimeoutAndMaxLength(t *testing.T) {
 
 func TestCSRFTokenNeededForCookieChangesOnly(t *testing.T) {
 	f := newAuthFixture(t, nil)
-	f.user("olga", RoleOperator, "olga-password-1")
-	token, csrf := f.mustLogin("olga", "olga-password-1")
-	other, _ := f.mustLogin("olga", "olga-password-1")
+	f.user("olga", RoleOperator, "Quiet-Harbor-71")
+	token, csrf := f.mustLogin("olga", "Quiet-Harbor-71")
+	other, _ := f.mustLogin("olga", "Quiet-Harbor-71")
 	otherCSRF := csrfToken(other)
 
 	wantError(t, "cookie POST without CSRF", f.do(authReq{method: "POST", path: "/t/write", cookie: token}),
@@ -459,10 +460,10 @@ func TestRequireRoles(t *testing.T) {
 	f := newAuthFixture(t, nil)
 	roles := []string{RoleAdmin, RoleOperator, RoleGuard, RolePlanner, RoleViewer}
 	for _, role := range roles {
-		f.user("u-"+role, role, "password-of-"+role, "post-of-"+role)
+		f.user("u-"+role, role, testPassword("u-"+role), "post-of-"+role)
 	}
 	for _, role := range roles {
-		token, _ := f.mustLogin("u-"+role, "password-of-"+role)
+		token, _ := f.mustLogin("u-"+role, testPassword("u-"+role))
 		r := f.do(authReq{method: "GET", path: "/t/read", bearer: token})
 		if r.code != http.StatusOK || r.str("User") != "u-"+role || r.str("Role") != role ||
 			fmt.Sprint(r.json["Posts"]) != "[post-of-"+role+"]" {
@@ -485,7 +486,7 @@ func TestRequireRoles(t *testing.T) {
 		}
 	}
 
-	token, _ := f.mustLogin("u-admin", "password-of-admin")
+	token, _ := f.mustLogin("u-admin", testPassword("u-admin"))
 	noAuth := f.do(authReq{method: "GET", path: "/t/read"})
 	wantError(t, "no credentials", noAuth, http.StatusUnauthorized, "login required")
 	if !strings.HasPrefix(noAuth.header.Get("WWW-Authenticate"), "Bearer") {
@@ -496,7 +497,7 @@ func TestRequireRoles(t *testing.T) {
 	// A bad Authorization header is not rescued by a good cookie.
 	wantError(t, "bad bearer with a good cookie", f.do(authReq{method: "GET", path: "/t/read", bearer: "nope", cookie: token}), http.StatusUnauthorized)
 	req, _ := http.NewRequest("GET", f.srv.URL+"/t/read", nil)
-	req.SetBasicAuth("u-admin", "password-of-admin")
+	req.SetBasicAuth("u-admin", testPassword("u-admin"))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -525,9 +526,9 @@ func TestRequireRoles(t *testing.T) {
 
 func TestLogoutEndsTheSession(t *testing.T) {
 	f := newAuthFixture(t, nil)
-	f.user("olga", RoleOperator, "olga-password-1")
-	token, csrf := f.mustLogin("olga", "olga-password-1")
-	other, _ := f.mustLogin("olga", "olga-password-1")
+	f.user("olga", RoleOperator, "Quiet-Harbor-71")
+	token, csrf := f.mustLogin("olga", "Quiet-Harbor-71")
+	other, _ := f.mustLogin("olga", "Quiet-Harbor-71")
 
 	wantError(t, "cookie logout without CSRF", f.do(authReq{method: "DELETE", path: "/api/v1/session", cookie: token}),
 		http.StatusForbidden, CSRFHeader)
@@ -612,13 +613,13 @@ func TestEnsureAdminWithGivenPassword(t *testing.T) {
 	f := newAuthFixture(t, nil)
 	ctx := context.Background()
 	var out bytes.Buffer
-	if err := f.auth.EnsureAdmin(ctx, "given-admin-password", &out); err != nil {
+	if err := f.auth.EnsureAdmin(ctx, "Given-Console-Pass-42", &out); err != nil {
 		t.Fatal(err)
 	}
 	if out.Len() != 0 {
 		t.Errorf("a given password printed %q", out.String())
 	}
-	r := f.login("admin", "given-admin-password")
+	r := f.login("admin", "Given-Console-Pass-42")
 	if r.code != http.StatusOK || r.str("role") != RoleAdmin || r.json["must_change"] != false {
 		t.Fatalf("admin login: %d %s", r.code, r.body)
 	}
@@ -626,7 +627,7 @@ func TestEnsureAdminWithGivenPassword(t *testing.T) {
 		t.Errorf("admin on an admin route: %d %s", r.code, r.body)
 	}
 	// Later starts leave the admin alone.
-	if err := f.auth.EnsureAdmin(ctx, "another-password", &out); err != nil {
+	if err := f.auth.EnsureAdmin(ctx, "Another-Console-Pass-43", &out); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.auth.EnsureAdmin(ctx, "", &out); err != nil {
@@ -635,8 +636,8 @@ func TestEnsureAdminWithGivenPassword(t *testing.T) {
 	if out.Len() != 0 {
 		t.Errorf("a later start printed %q", out.String())
 	}
-	wantError(t, "login with the later password", f.login("admin", "another-password"), http.StatusUnauthorized)
-	f.mustLogin("admin", "given-admin-password")
+	wantError(t, "login with the later password", f.login("admin", "Another-Console-Pass-43"), http.StatusUnauthorized)
+	f.mustLogin("admin", "Given-Console-Pass-42")
 
 	g := newAuthFixture(t, nil)
 	if err := g.auth.EnsureAdmin(ctx, "tiny1", &out); err == nil || !strings.Contains(err.Error(), "FLOWWATCH_ADMIN_PASSWORD") ||
@@ -688,15 +689,15 @@ func TestEnsureAdminGeneratesPasswordToChange(t *testing.T) {
 		q.method, q.path = "PUT", "/api/v1/session/password"
 		return f.do(q)
 	}
-	wantError(t, "change without CSRF", change(authReq{cookie: token, body: map[string]string{"password": generated, "new_password": "admins-own-password"}}),
+	wantError(t, "change without CSRF", change(authReq{cookie: token, body: map[string]string{"password": generated, "new_password": "Own-Console-Pass-44"}}),
 		http.StatusForbidden, CSRFHeader)
 	wantError(t, "change with a wrong current password", change(authReq{cookie: token, csrf: csrf,
-		body: map[string]string{"password": "wrong-wrong", "new_password": "admins-own-password"}}), http.StatusUnauthorized)
+		body: map[string]string{"password": "wrong-wrong", "new_password": "Own-Console-Pass-44"}}), http.StatusUnauthorized)
 	wantError(t, "change to a short password", change(authReq{cookie: token, csrf: csrf,
 		body: map[string]string{"password": generated, "new_password": "short"}}), http.StatusBadRequest, "too short")
 	wantError(t, "change to the same password", change(authReq{cookie: token, csrf: csrf,
 		body: map[string]string{"password": generated, "new_password": generated}}), http.StatusBadRequest, "differ")
-	r = change(authReq{cookie: token, csrf: csrf, body: map[string]string{"password": generated, "new_password": "admins-own-password"}})
+	r = change(authReq{cookie: token, csrf: csrf, body: map[string]string{"password": generated, "new_password": "Own-Console-Pass-44"}})
 	if r.code != http.StatusOK || r.json["must_change"] != false || r.str("token") == "" || r.str("token") == token {
 		t.Fatalf("password change: %d %s", r.code, r.body)
 	}
@@ -705,8 +706,8 @@ func TestEnsureAdminGeneratesPasswordToChange(t *testing.T) {
 		t.Errorf("new session after the change: %d %s", rr.code, rr.body)
 	}
 	wantError(t, "generated password after the change", f.login("admin", generated), http.StatusUnauthorized)
-	f.mustLogin("admin", "admins-own-password")
-	if strings.Contains(f.logs.String(), generated) || strings.Contains(f.logs.String(), "admins-own-password") {
+	f.mustLogin("admin", "Own-Console-Pass-44")
+	if strings.Contains(f.logs.String(), generated) || strings.Contains(f.logs.String(), "Own-Console-Pass-44") {
 		t.Errorf("a password was logged:\n%s", f.logs.String())
 	}
 
@@ -753,16 +754,16 @@ func TestEnsureUsersCreatesThemWithoutPassword(t *testing.T) {
 		t.Errorf("admin login: %d %s", r.code, r.body)
 	}
 
-	if err := f.auth.SetPassword(ctx, "gina", "ginas-password", false); err != nil {
+	if err := f.auth.SetPassword(ctx, "gina", "Lake-Gate-Pass-45", false); err != nil {
 		t.Fatal(err)
 	}
-	token, _ := f.mustLogin("gina", "ginas-password")
+	token, _ := f.mustLogin("gina", "Lake-Gate-Pass-45")
 	r := f.do(authReq{method: "GET", path: "/t/read", bearer: token})
 	if r.code != http.StatusOK || fmt.Sprint(r.json["Posts"]) != "[north-gate lake]" {
 		t.Errorf("gina: %d %s", r.code, r.body)
 	}
 	// Setting a password ends the user's sessions.
-	if err := f.auth.SetPassword(ctx, "gina", "ginas-new-password", true); err != nil {
+	if err := f.auth.SetPassword(ctx, "gina", "Lake-Gate-Pass-46", true); err != nil {
 		t.Fatal(err)
 	}
 	wantError(t, "session after the password was set", f.do(authReq{method: "GET", path: "/t/read", bearer: token}), http.StatusUnauthorized)
@@ -770,19 +771,19 @@ func TestEnsureUsersCreatesThemWithoutPassword(t *testing.T) {
 	if err := f.auth.EnsureUsers(ctx, []config.User{{Username: "x", Role: "superuser"}}); err == nil || !strings.Contains(err.Error(), "superuser") {
 		t.Errorf("unknown role: %v", err)
 	}
-	if err := f.auth.SetPassword(ctx, "nobody", "long-enough-password", false); !errors.Is(err, store.ErrNotFound) {
+	if err := f.auth.SetPassword(ctx, "nobody", "Long-Enough-Pass-47", false); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("password of a missing user: %v", err)
 	}
 }
 
 func TestLoginRateLimitPerClient(t *testing.T) {
 	f := newAuthFixture(t, nil)
-	f.user("olga", RoleOperator, "olga-password-1")
+	f.user("olga", RoleOperator, "Quiet-Harbor-71")
 	for i := 1; i <= 10; i++ {
 		wantError(t, fmt.Sprintf("attempt %d", i), f.login("nobody-"+strconv.Itoa(i), "x"), http.StatusUnauthorized)
 		f.clock.Advance(time.Second)
 	}
-	r := f.login("olga", "olga-password-1")
+	r := f.login("olga", "Quiet-Harbor-71")
 	wantError(t, "eleventh attempt", r, http.StatusTooManyRequests, "too many")
 	if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra != 50 {
 		t.Errorf("Retry-After %q, want 50 (the window started 50 s ago... of 60)", r.header.Get("Retry-After"))
@@ -791,7 +792,7 @@ func TestLoginRateLimitPerClient(t *testing.T) {
 		t.Errorf("the rate limit was not logged:\n%s", f.logs.String())
 	}
 	f.clock.Advance(50 * time.Second)
-	if r := f.login("olga", "olga-password-1"); r.code != http.StatusOK {
+	if r := f.login("olga", "Quiet-Harbor-71"); r.code != http.StatusOK {
 		t.Errorf("login after the window: %d %s", r.code, r.body)
 	}
 
@@ -839,8 +840,8 @@ func TestAuthLeaksNoSecrets(t *testing.T) {
 		t.Fatalf("EnsureAdmin printed %q", out.String())
 	}
 	add("generated admin password", m[1])
-	add("olga's password", "olga-Secret-Pass-11")
-	add("olga's new password", "olga-Secret-Pass-22")
+	add("olga's password", "Harbor-Secret-Pass-11")
+	add("olga's new password", "Harbor-Secret-Pass-22")
 	add("a password typed as the user name", "typed-in-Wrong-Field-33")
 	add("a wrong password", "wrong-Guess-Pass-44")
 	f.user("olga", RoleOperator, secrets["olga's password"])
@@ -992,5 +993,277 @@ func TestNewAuthChecksConfig(t *testing.T) {
 	if c.IdleTimeout != 15*time.Minute || c.MaxSession != 12*time.Hour || c.MaxFailures != 5 || c.LockFor != 15*time.Minute ||
 		c.LoginsPerMinute != 10 || c.Now == nil || c.Logger == nil || a.argon != defaultArgon {
 		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestPasswordRules(t *testing.T) {
+	for _, c := range []struct {
+		user, password, rule string
+	}{
+		{"olga", "Sh0rt-pw", RulePasswordLength},
+		{"olga", "Exactly-12ch", ""},
+		{"olga", "Á-Twelve-runes", ""},
+		{"olga", strings.Repeat("Aa1-", 65), RulePasswordLength},
+		{"olga", "alllowercaseletters", RulePasswordClasses},
+		{"olga", "lowercase-and-symbols", RulePasswordClasses},
+		{"olga", "lowercase4and5digits", RulePasswordClasses},
+		{"olga", "Lower-and-Upper", ""},
+		{"olga", "My-OLGA-password-1", RulePasswordUsername},
+		{"olga", "My-olga-password-1", RulePasswordUsername},
+		{"al", "My-al-password-1", ""}, // a two-letter name is not looked for
+		{"olga", "bad-utf8-\xff-Pass1", RulePasswordEncoding},
+	} {
+		err := checkPasswordRules(c.user, c.password)
+		var pe *PasswordPolicyError
+		switch {
+		case c.rule == "" && err != nil:
+			t.Errorf("%q for %s: %v, want it taken", c.password, c.user, err)
+		case c.rule != "" && (!errors.As(err, &pe) || pe.Rule != c.rule):
+			t.Errorf("%q for %s: %v, want the rule %q broken", c.password, c.user, err, c.rule)
+		case err != nil && strings.Contains(err.Error(), c.password):
+			t.Errorf("%q: the error quotes the password: %v", c.password, err)
+		case err != nil && !strings.Contains(err.Error(), `"`+c.rule+`"`):
+			t.Errorf("%q: the error %q does not name the rule %q", c.password, err, c.rule)
+		}
+	}
+	// Generated passwords keep the rules, every time.
+	for range 300 {
+		if p := generatePassword("ABC"); checkPasswordRules("ABC", p) != nil || len(p) != generatedPasswordLen {
+			t.Fatalf("generated %q breaks the rules: %v", p, checkPasswordRules("ABC", p))
+		}
+	}
+}
+
+func TestPasswordPolicyOnChangeCreateAndAdmin(t *testing.T) {
+	f := newAuthFixture(t, func(c *AuthConfig) { c.LoginsPerMinute = 1000 })
+	ctx := context.Background()
+	current := "Quiet-Harbor-71"
+	f.user("olga", RoleOperator, current)
+	token, csrf := f.mustLogin("olga", current)
+	change := func(next string) authResp {
+		return f.do(authReq{method: "PUT", path: "/api/v1/session/password", cookie: token, csrf: csrf,
+			body: map[string]string{"password": current, "new_password": next}})
+	}
+	for _, c := range []struct{ next, rule string }{
+		{"Sh0rt-pw", RulePasswordLength},
+		{"lowercase-and-symbols", RulePasswordClasses},
+		{"Olga-Harbor-Pass-1", RulePasswordUsername},
+	} {
+		r := change(c.next)
+		wantError(t, "change to "+c.next, r, http.StatusBadRequest, "new password", `password rule "`+c.rule+`"`)
+		if strings.Contains(r.body, c.next) {
+			t.Errorf("the refusal echoes the password: %s", r.body)
+		}
+	}
+	// Five changes; each of the last five passwords is refused, the sixth
+	// last is taken again.
+	var used []string
+	for i := range 6 {
+		used = append(used, current)
+		next := fmt.Sprintf("Harbor-Change-%02d", i)
+		r := change(next)
+		if r.code != http.StatusOK {
+			t.Fatalf("change %d: %d %s", i, r.code, r.body)
+		}
+		current, token, csrf = next, r.str("token"), r.str("csrf")
+	}
+	// used: the first and five more; the current one is the sixth change.
+	// (The current one is refused as such; SetPassword below checks it
+	// against the history.)
+	for _, old := range used[len(used)-4:] {
+		r := change(old)
+		wantError(t, "reuse of "+old, r, http.StatusBadRequest, `password rule "history"`, "last 5")
+		if strings.Contains(r.body, old) {
+			t.Errorf("the refusal echoes the password: %s", r.body)
+		}
+	}
+	if r := change(used[1]); r.code != http.StatusOK {
+		t.Errorf("the sixth last password again: %d %s", r.code, r.body)
+	}
+	if err := f.auth.SetPassword(ctx, "olga", used[1], false); !isPolicyError(err) || !strings.Contains(err.Error(), "history") {
+		t.Errorf("SetPassword to the current one: %v", err)
+	}
+	if err := f.auth.CreateUser(ctx, "pat", RolePlanner, nil, "pat-is-short"); !isPolicyError(err) {
+		t.Errorf("CreateUser with a weak password: %v", err)
+	}
+	if err := f.auth.EnsureAdmin(ctx, "Admin-Console-Pass-1", io.Discard); !isPolicyError(err) ||
+		!strings.Contains(err.Error(), "user name") || strings.Contains(err.Error(), "Admin-Console-Pass-1") {
+		t.Errorf("EnsureAdmin with the user name in the password: %v", err)
+	}
+	if lines := auditActions(t, f.db, "Sh0rt-pw", "Olga-Harbor-Pass-1", used[2]); !hasAudit(lines, "password.change.refused olga", "history") {
+		t.Errorf("no audit of the refused reuse:\n%s", strings.Join(lines, "\n"))
+	}
+
+	// The history rule can be turned off.
+	g := newAuthFixture(t, func(c *AuthConfig) { c.PasswordHistory = -1 })
+	g.user("olga", RoleOperator, "Quiet-Harbor-71")
+	if err := g.auth.SetPassword(ctx, "olga", "Quiet-Harbor-71", false); err != nil {
+		t.Errorf("same password without the history rule: %v", err)
+	}
+}
+
+func TestSessionExpiryIsConfigurableAndAudited(t *testing.T) {
+	f := newAuthFixture(t, func(c *AuthConfig) { c.IdleTimeout = 2 * time.Minute; c.MaxSession = 5 * time.Minute })
+	f.user("olga", RoleOperator, "Quiet-Harbor-71")
+	read := func(token string) authResp { return f.do(authReq{method: "GET", path: "/t/read", bearer: token}) }
+
+	token, _ := f.mustLogin("olga", "Quiet-Harbor-71")
+	f.clock.Advance(2*time.Minute - time.Second)
+	if r := read(token); r.code != http.StatusOK {
+		t.Fatalf("use before the idle timeout: %d %s", r.code, r.body)
+	}
+	f.clock.Advance(2 * time.Minute)
+	wantError(t, "use after the idle timeout", read(token), http.StatusUnauthorized, "expired")
+	lines := auditActions(t, f.db, token)
+	if !hasAudit(lines, "session.expired olga", "idle timeout 2m0s") {
+		t.Errorf("no session.expired entry for the idle session:\n%s", strings.Join(lines, "\n"))
+	}
+
+	// Used every minute, it still ends at MaxSession.
+	token, _ = f.mustLogin("olga", "Quiet-Harbor-71")
+	for range 4 {
+		f.clock.Advance(time.Minute)
+		if r := read(token); r.code != http.StatusOK {
+			t.Fatalf("use at +%v: %d", time.Minute, r.code)
+		}
+	}
+	f.clock.Advance(time.Minute)
+	wantError(t, "use at the maximum length", read(token), http.StatusUnauthorized, "expired")
+	lines = auditActions(t, f.db, token)
+	if !hasAudit(lines, "session.expired olga", "maximum length 5m0s") {
+		t.Errorf("no session.expired entry for the session at its maximum length:\n%s", strings.Join(lines, "\n"))
+	}
+	n := 0
+	for _, l := range lines {
+		if strings.HasPrefix(l, "session.expired") {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d session.expired entries, want one per session", n)
+	}
+}
+
+func TestEveryRefusalIsAudited(t *testing.T) {
+	f := newAuthFixture(t, nil)
+	f.user("vic", RoleViewer, testPassword("vic"))
+	token, _ := f.mustLogin("vic", testPassword("vic"))
+	var out bytes.Buffer
+	if err := f.auth.EnsureAdmin(context.Background(), "", &out); err != nil {
+		t.Fatal(err)
+	}
+	generated := generatedLine.FindStringSubmatch(out.String())[1]
+	admin := f.login("admin", generated).str("token")
+	for _, c := range []struct {
+		what       string
+		q          authReq
+		code       int
+		action     string
+		actor      string
+		detailWord string
+	}{
+		{"no credentials", authReq{method: "GET", path: "/t/read"}, 401, "request.refused", "", "login required"},
+		{"unknown token", authReq{method: "GET", path: "/t/read", bearer: "fwt_nope"}, 401, "request.refused", "", "invalid"},
+		{"no CSRF", authReq{method: "POST", path: "/t/write", cookie: token}, 403, "request.forbidden", "vic", CSRFHeader},
+		{"role", authReq{method: "GET", path: "/t/admin", bearer: token}, 403, "request.forbidden", "vic", "role viewer"},
+		{"password to change", authReq{method: "GET", path: "/t/read", bearer: admin}, 403, "request.forbidden", "admin", "changed first"},
+	} {
+		before, _ := f.db.AuditEntries(context.Background(), store.AuditFilter{Limit: 1})
+		r := f.do(c.q)
+		if r.code != c.code {
+			t.Errorf("%s: %d %s, want %d", c.what, r.code, r.body, c.code)
+			continue
+		}
+		after, _ := f.db.AuditEntries(context.Background(), store.AuditFilter{Limit: 1})
+		if len(after) == 0 || (len(before) > 0 && after[0].ID == before[0].ID) {
+			t.Errorf("%s: no audit entry", c.what)
+			continue
+		}
+		e := after[0]
+		if e.Action != c.action || e.Actor != c.actor || e.Target != c.q.method+" "+c.q.path || !strings.Contains(e.Detail, c.detailWord) ||
+			e.Remote != "127.0.0.1" {
+			t.Errorf("%s: audit entry %+v, want %s by %q of %s %s saying %q", c.what, e, c.action, c.actor, c.q.method, c.q.path, c.detailWord)
+		}
+	}
+}
+
+func TestNewAuthChecksSecurityConfig(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "flowwatch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for name, c := range map[string]struct {
+		cfg  AuthConfig
+		word string
+	}{
+		"unknown TOTP role":          {AuthConfig{Store: db, TOTPRoles: []string{"boss"}}, `"boss"`},
+		"history too long":           {AuthConfig{Store: db, PasswordHistory: store.MaxPasswordHistory + 2}, "password history"},
+		"max session below the idle": {AuthConfig{Store: db, IdleTimeout: time.Hour, MaxSession: time.Minute}, "shorter than the idle"},
+	} {
+		if _, err := NewAuth(c.cfg); err == nil || !strings.Contains(err.Error(), c.word) {
+			t.Errorf("%s: %v, want an error saying %q", name, err, c.word)
+		}
+	}
+	a, err := NewAuth(AuthConfig{Store: db, IdleTimeout: time.Minute, MaxSession: time.Hour, TOTPRoles: []string{RoleAdmin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.cfg.IdleTimeout != time.Minute || a.cfg.MaxSession != time.Hour || a.cfg.PasswordHistory != DefaultPasswordHistory ||
+		!a.totpRequired(RoleAdmin) || a.totpRequired(RoleViewer) {
+		t.Errorf("config: %+v", a.cfg)
+	}
+}
+
+// TestEveryRouteRefusalIsAudited calls every route of the alerts and of the
+// cameras, zones and users role tables without login (401) and as each
+// user not allowed (403), and checks that each refusal left an audit
+// entry naming the route, the user and the reason.
+func TestEveryRouteRefusalIsAudited(t *testing.T) {
+	alerts := newAPISite(t)
+	id := alerts.raise(t).ID
+	cameras, _, _ := newCameraSite(t)
+	for _, c := range []struct {
+		site   *apiSite
+		routes []apiRoute
+	}{{alerts, alertsAPIRoutes(id)}, {cameras, cameraZoneUserRoutes()}} {
+		for _, rt := range c.routes {
+			users := []string{""}
+			for user := range c.site.tokens {
+				if !slices.Contains(rt.allowed, user) {
+					users = append(users, user)
+				}
+			}
+			for _, user := range users {
+				last, err := c.site.db.AuditEntries(context.Background(), store.AuditFilter{Limit: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				last = append(last, store.AuditEntry{}) // an empty log
+				code := c.site.call(t, user, rt.method, rt.path, rt.body, nil)
+				action := "request.forbidden"
+				switch {
+				case code == http.StatusUnauthorized && user == "":
+					action = "request.refused"
+				case code == http.StatusNotFound:
+					continue // another post's alert: none of the guard's business
+				case code != http.StatusForbidden:
+					t.Errorf("%s %s as %q: %d, want a refusal", rt.method, rt.path, user, code)
+					continue
+				}
+				entries, err := c.site.db.AuditEntries(context.Background(), store.AuditFilter{Action: action, From: last[0].At})
+				if err != nil {
+					t.Fatal(err)
+				}
+				found := false
+				for _, e := range entries {
+					found = found || (e.ID > last[0].ID && e.Actor == user && e.Target == rt.method+" "+rt.path && e.Detail != "" &&
+						e.Remote == "127.0.0.1")
+				}
+				if !found {
+					t.Errorf("%s %s as %q answered %d without a %s audit entry", rt.method, rt.path, user, code, action)
+				}
+			}
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"encoding/csv"
 	"fmt"
 	"mime"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"flowwatch/ingest"
 	"flowwatch/internal/config"
 	"flowwatch/internal/event"
 	"flowwatch/internal/store"
@@ -36,10 +38,19 @@ const (
 // historyAPI serves planners' history: GET /api/v1/counts (JSON or CSV)
 // and GET /api/v1/heatmaps/{camera} (PNG or JSON).
 type historyAPI struct {
-	auth  *Auth
-	db    *store.Store
-	site  *config.Config
-	snaps Snapshots // may be nil: heatmaps are then drawn without a picture
+	auth *Auth
+	db   *store.Store
+	site *config.Config
+	// snaps gives heatmaps their background picture: in a server, each
+	// camera's latest stored snapshot (storedBackgrounds), never the live
+	// picture. It may be nil: heatmaps are then drawn over grey.
+	snaps Snapshots
+}
+
+// contextSnapshots is a Snapshots that also reads with a context, as the
+// store-backed storedBackgrounds does.
+type contextSnapshots interface {
+	SnapshotContext(ctx context.Context, camera string) (*ingest.Frame, error)
 }
 
 // historyReaders are the roles that read history and export it.
@@ -47,8 +58,8 @@ var historyReaders = []string{RoleAdmin, RoleOperator, RolePlanner}
 
 // newHistoryAPI makes the history endpoints over db for the cameras, zones
 // and areas of site; snaps (which may be nil) gives heatmaps their
-// background picture. Wire it with
-// newHistoryAPI(cfg.Auth, cfg.Store, cfg.Site, snaps).register(mux, cfg.Auth).
+// background picture. Wire it with newHistoryAPI(cfg.Auth, cfg.Store,
+// cfg.Site, storedBackgrounds{cfg.Store}).register(mux, cfg.Auth).
 func newHistoryAPI(auth *Auth, db *store.Store, site *config.Config, snaps Snapshots) *historyAPI {
 	return &historyAPI{auth: auth, db: db, site: site, snaps: snaps}
 }
@@ -340,8 +351,8 @@ func csvText(s string) string {
 
 // heatmap serves GET /api/v1/heatmaps/{camera}: the camera's stored
 // heatmap over a period (the last hour by default, at most 31 days) as a
-// PNG drawn over the camera's latest picture (or over grey when there is
-// none), or with format=json as the vision.HeatmapGrid. download=1 makes it
+// PNG drawn over the camera's latest stored snapshot (or over grey when
+// there is none), or with format=json as the vision.HeatmapGrid. download=1 makes it
 // an attachment and audits the export.
 func (h *historyAPI) heatmap(w http.ResponseWriter, r *http.Request) {
 	camera := r.PathValue("camera")
@@ -397,7 +408,7 @@ func (h *historyAPI) heatmap(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, g)
 		return
 	}
-	png, err := h.renderHeatmap(g)
+	png, err := h.renderHeatmap(r.Context(), g)
 	if err != nil {
 		h.auth.log.Error("heatmap picture failed", "camera", camera, "err", err)
 		writeError(w, http.StatusInternalServerError, "heatmap picture of camera %q could not be drawn", camera)
@@ -414,11 +425,17 @@ func (h *historyAPI) heatmap(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(png)
 }
 
-// renderHeatmap draws g over the camera's snapshot when there is one, and
-// over grey when there is none or it cannot be drawn on.
-func (h *historyAPI) renderHeatmap(g vision.HeatmapGrid) ([]byte, error) {
+// renderHeatmap draws g over the camera's background picture when there
+// is one, and over grey when there is none or it cannot be drawn on.
+func (h *historyAPI) renderHeatmap(ctx context.Context, g vision.HeatmapGrid) ([]byte, error) {
 	if h.snaps != nil {
-		frame, err := h.snaps.Snapshot(g.Camera)
+		var frame *ingest.Frame
+		var err error
+		if cs, ok := h.snaps.(contextSnapshots); ok {
+			frame, err = cs.SnapshotContext(ctx, g.Camera)
+		} else {
+			frame, err = h.snaps.Snapshot(g.Camera)
+		}
 		if err == nil && frame != nil {
 			png, err := vision.RenderHeatmapPNG(g, frame, vision.HeatmapRenderOptions{})
 			if err == nil {

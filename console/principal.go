@@ -30,6 +30,10 @@ type Principal struct {
 	// Cookie is true for a browser session (which needs a CSRF token on
 	// changes), false for a bearer token.
 	Cookie bool
+	// Token is the ID of the API token the request came with; 0 for a
+	// session. The token's role is Role, its scopes are checked by
+	// Auth.Require.
+	Token int64
 }
 
 // Is reports whether the principal holds one of the roles.

@@ -58,6 +58,12 @@ type Config struct {
 	// CameraTestTimeout bounds an RTSP connection test; zero means
 	// DefaultCameraTestTimeout.
 	CameraTestTimeout time.Duration
+	// RateLimitPerSecond and RateLimitBurst bound each client's requests
+	// (a token bucket per IP address or IPv6 /64; every route, loopback
+	// included); zero takes Site's console settings, or the config
+	// defaults without Site.
+	RateLimitPerSecond float64
+	RateLimitBurst     int
 	// Logger receives one line per server event; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -91,17 +97,19 @@ func New(cfg Config) *Server {
 			api.register(mux, cfg.Auth)
 		}
 		if cfg.Store != nil && cfg.Site != nil {
-			newHistoryAPI(cfg.Auth, cfg.Store, cfg.Site, cfg.Snapshots).register(mux, cfg.Auth)
+			newHistoryAPI(cfg.Auth, cfg.Store, cfg.Site, storedBackgrounds{cfg.Store}).register(mux, cfg.Auth)
 		}
 		if cfg.Site != nil {
 			cams := &camerasAPI{auth: cfg.Auth, site: cfg.Site, states: cfg.Cameras, snaps: cfg.Snapshots,
 				density: cfg.LiveDensity, db: cfg.Store, log: s.log, testTimeout: cfg.CameraTestTimeout}
 			cams.register(mux)
+			registerSnapshotsAPI(mux, cfg, s.log)
 			if cfg.Store != nil && cfg.Zones != nil {
 				zones := &zonesAPI{auth: cfg.Auth, db: cfg.Store, site: cfg.Site, editor: cfg.Zones, log: s.log}
 				zones.register(mux)
 			}
 		}
+		registerExportAPI(mux, cfg, s.log)
 		users := &usersAPI{auth: cfg.Auth, site: cfg.Site, log: s.log}
 		users.register(mux)
 		if cfg.Hub != nil {
@@ -115,10 +123,27 @@ func New(cfg Config) *Server {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		metrics.WritePrometheus(w, true)
 	})
+	perSecond, burst := cfg.RateLimitPerSecond, cfg.RateLimitBurst
+	if perSecond <= 0 {
+		perSecond = config.DefaultRateLimitPerSec
+		if cfg.Site != nil && cfg.Site.Console.RateLimitPerSecond > 0 {
+			perSecond = cfg.Site.Console.RateLimitPerSecond
+		}
+	}
+	if burst <= 0 {
+		burst = config.DefaultRateLimitBurst
+		if cfg.Site != nil && cfg.Site.Console.RateLimitBurst > 0 {
+			burst = cfg.Site.Console.RateLimitBurst
+		}
+	}
+	limiter := newRateLimiter(perSecond, burst, nil)
 	s.srv = &http.Server{
-		Handler:           jsonMisses(mux),
+		// every answer gets the security headers; then the rate limit,
+		// then the body bound, then the routes
+		Handler:           securityHeaders(limiter.wrap(limitBodies(jsonMisses(mux), MaxRequestBody))),
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    64 << 10,
+		TLSConfig:         serverTLSConfig(),
 	}
 	return s
 }

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,6 +32,7 @@ func (u *usersAPI) register(mux *http.ServeMux) {
 	mux.Handle("DELETE /api/v1/users/{name}", u.auth.Require(admin, http.HandlerFunc(u.remove)))
 	mux.Handle("POST /api/v1/users/{name}/password", u.auth.Require(admin, http.HandlerFunc(u.resetPassword)))
 	mux.Handle("POST /api/v1/users/{name}/unlock", u.auth.Require(admin, http.HandlerFunc(u.unlock)))
+	mux.Handle("POST /api/v1/users/{name}/totp/reset", u.auth.Require(admin, http.HandlerFunc(u.resetTOTP)))
 }
 
 // userInfo is a user as the API shows it: never a password or its hash.
@@ -39,14 +41,23 @@ type userInfo struct {
 	Role       string   `json:"role"`
 	Posts      []string `json:"posts"`
 	MustChange bool     `json:"must_change"`
+	// TOTP tells whether the user has a TOTP second factor on.
+	TOTP bool `json:"totp"`
 	// LockedUntil is when a lock-out ends; null when not locked now.
 	LockedUntil *time.Time `json:"locked_until"`
 	CreatedAt   time.Time  `json:"created_at"`
 }
 
-func (u *usersAPI) info(su store.User) userInfo {
+// info is su as the API shows it; a failure to read its second factor
+// shows none and is logged.
+func (u *usersAPI) info(ctx context.Context, su store.User) userInfo {
 	out := userInfo{Username: su.Username, Role: su.Role, Posts: nonNil(su.Posts), MustChange: su.MustChange,
 		CreatedAt: su.Created.UTC()}
+	if _, on, err := u.auth.confirmedTOTP(ctx, su.Username); err != nil {
+		u.log.Error("reading a user's second factor failed", "user", su.Username, "err", err)
+	} else {
+		out.TOTP = on
+	}
 	if u.auth.now().Before(su.LockedUntil) {
 		t := su.LockedUntil.UTC()
 		out.LockedUntil = &t
@@ -119,7 +130,7 @@ func (u *usersAPI) list(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]userInfo, 0, len(users))
 	for _, su := range users {
-		out = append(out, u.info(su))
+		out = append(out, u.info(r.Context(), su))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"users": out})
 }
@@ -138,14 +149,17 @@ func (u *usersAPI) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	password, generated := body.Password, body.Password == ""
+	ctx := r.Context()
 	if generated {
-		password = generatePassword()
-	} else if err := checkNewPassword(password); err != nil {
-		writeError(w, http.StatusBadRequest, "user %q: password: %v", body.Username, err)
+		password = generatePassword(body.Username)
+	} else if err := u.auth.checkNewPassword(ctx, body.Username, password); isPolicyError(err) {
+		writeError(w, http.StatusBadRequest, "user %q: password %v", body.Username, err)
+		return
+	} else if err != nil {
+		u.internalError(w, "creating a user", err)
 		return
 	}
 	mustChange := generated || body.MustChange
-	ctx := r.Context()
 	err := u.auth.createUser(ctx, body.Username, body.Role, body.Posts, password, mustChange)
 	switch {
 	case errors.Is(err, store.ErrUserExists):
@@ -167,7 +181,7 @@ func (u *usersAPI) create(w http.ResponseWriter, r *http.Request) {
 	u.log.Info("user created", "user", su.Username, "role", su.Role, "by", p.User, "must_change", mustChange, "generated_password", generated)
 	u.auth.Audit(r, p, "user.create", "user "+su.Username,
 		fmt.Sprintf("role %s, posts [%s]; %s; must change: %v", su.Role, strings.Join(su.Posts, ", "), how, mustChange))
-	answer := map[string]any{"user": u.info(su)}
+	answer := map[string]any{"user": u.info(r.Context(), su)}
 	if generated {
 		answer["password"] = password
 	}
@@ -247,7 +261,7 @@ func (u *usersAPI) update(w http.ResponseWriter, r *http.Request) {
 	u.log.Info("user role set", "user", su.Username, "role", after.Role, "was", su.Role, "by", p.User)
 	u.auth.Audit(r, p, "user.update", "user "+su.Username, fmt.Sprintf("role %s → %s, posts [%s] → [%s]",
 		su.Role, after.Role, strings.Join(su.Posts, ", "), strings.Join(after.Posts, ", ")))
-	writeJSON(w, http.StatusOK, map[string]any{"user": u.info(after)})
+	writeJSON(w, http.StatusOK, map[string]any{"user": u.info(r.Context(), after)})
 }
 
 func (u *usersAPI) resetPassword(w http.ResponseWriter, r *http.Request) {
@@ -255,7 +269,7 @@ func (u *usersAPI) resetPassword(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	password := generatePassword()
+	password := generatePassword(su.Username)
 	if err := u.auth.setPassword(r.Context(), su.Username, password, true); err != nil {
 		u.internalError(w, "setting a password", err)
 		return
@@ -286,7 +300,7 @@ func (u *usersAPI) unlock(w http.ResponseWriter, r *http.Request) {
 	}
 	u.log.Info("user unlocked", "user", su.Username, "by", p.User)
 	u.auth.Audit(r, p, "user.unlock", "user "+su.Username, detail)
-	writeJSON(w, http.StatusOK, map[string]any{"user": u.info(after)})
+	writeJSON(w, http.StatusOK, map[string]any{"user": u.info(r.Context(), after)})
 }
 
 func (u *usersAPI) remove(w http.ResponseWriter, r *http.Request) {
@@ -306,4 +320,27 @@ func (u *usersAPI) remove(w http.ResponseWriter, r *http.Request) {
 	u.log.Info("user deleted", "user", su.Username, "role", su.Role, "by", p.User)
 	u.auth.Audit(r, p, "user.delete", "user "+su.Username, "role "+su.Role+"; sessions and API tokens ended")
 	writeJSON(w, http.StatusOK, map[string]any{"deleted": su.Username})
+}
+
+// resetTOTP serves POST /api/v1/users/{name}/totp/reset: the user's second
+// factor is removed (a lost phone) and their sessions end; at the next
+// login they set up a new one, which their role may require.
+func (u *usersAPI) resetTOTP(w http.ResponseWriter, r *http.Request) {
+	su, ok := u.target(w, r)
+	if !ok {
+		return
+	}
+	removed, err := u.auth.ResetTOTP(r.Context(), su.Username)
+	if err != nil {
+		u.internalError(w, "resetting a second factor", err)
+		return
+	}
+	p := principal(r)
+	detail := "had no second factor; sessions ended"
+	if removed {
+		detail = "second factor removed; sessions ended"
+	}
+	u.log.Info("second factor reset", "user", su.Username, "by", p.User, "removed", removed)
+	u.auth.Audit(r, p, "user.totp_reset", "user "+su.Username, detail)
+	writeJSON(w, http.StatusOK, map[string]any{"user": u.info(r.Context(), su), "removed": removed})
 }

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -134,7 +135,7 @@ func TestUsersAPI(t *testing.T) {
 		t.Errorf("deleting twice: %d, want 404", code)
 	}
 	// a second admin may go; then the first one stays the last
-	if err := auth.CreateUser(ctx, "root", RoleAdmin, nil, "password-of-root"); err != nil {
+	if err := auth.CreateUser(ctx, "root", RoleAdmin, nil, testPassword("root")); err != nil {
 		t.Fatal(err)
 	}
 	if code := site.call(t, "ada", "DELETE", "/api/v1/users/root", "", nil); code != 200 {
@@ -162,5 +163,49 @@ func TestUsersAPI(t *testing.T) {
 		if seen[action] != n {
 			t.Errorf("%d %s entries, want %d (all: %v)", seen[action], action, n, seen)
 		}
+	}
+}
+
+func TestUsersAPIResetsTOTP(t *testing.T) {
+	site, _, _ := newCameraSite(t)
+	ctx := context.Background()
+	at := time.Now()
+	if err := site.db.SetPendingTOTP(ctx, "otto", []byte("sealed"), at); err != nil {
+		t.Fatal(err)
+	}
+	if err := site.db.ConfirmTOTP(ctx, "otto", 1, at); err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Users []userInfo `json:"users"`
+	}
+	site.call(t, "ada", "GET", "/api/v1/users", "", &list)
+	for _, u := range list.Users {
+		if u.TOTP != (u.Username == "otto") {
+			t.Errorf("user %s shows TOTP %v", u.Username, u.TOTP)
+		}
+	}
+	if code := site.call(t, "otto", "POST", "/api/v1/users/otto/totp/reset", "", nil); code != http.StatusForbidden {
+		t.Errorf("an operator resetting TOTP: %d, want 403", code)
+	}
+	var reset struct {
+		User    userInfo `json:"user"`
+		Removed bool     `json:"removed"`
+	}
+	if code := site.call(t, "ada", "POST", "/api/v1/users/otto/totp/reset", "", &reset); code != 200 || !reset.Removed || reset.User.TOTP {
+		t.Fatalf("reset: %d %+v", code, reset)
+	}
+	if _, err := site.db.UserTOTP(ctx, "otto"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("otto's TOTP after the reset: %v", err)
+	}
+	if code := site.call(t, "ada", "POST", "/api/v1/users/otto/totp/reset", "", &reset); code != 200 || reset.Removed {
+		t.Errorf("second reset: %d %+v", code, reset)
+	}
+	if code := site.call(t, "ada", "POST", "/api/v1/users/nobody/totp/reset", "", nil); code != http.StatusNotFound {
+		t.Errorf("reset of nobody: %d, want 404", code)
+	}
+	entries, _ := site.db.AuditEntries(ctx, store.AuditFilter{Action: "user.totp_reset"})
+	if len(entries) != 2 || entries[1].Actor != "ada" || entries[1].Target != "user otto" || !strings.Contains(entries[1].Detail, "removed") {
+		t.Errorf("audit of the resets: %+v", entries)
 	}
 }

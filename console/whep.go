@@ -146,6 +146,9 @@ type WHEP struct {
 	dropped *metrics.Counter
 	relayed *metrics.Histogram
 
+	// audit, set by Register, records who watched which camera when.
+	audit *Auth
+
 	mu       sync.Mutex
 	sessions map[string]*whepSession
 	// pending counts sessions being set up, which hold a viewer slot
@@ -272,7 +275,12 @@ func h264Fmtp(profileLevelID string) string {
 //
 // A cookie session sends its CSRF token (X-CSRF-Token) with POST and
 // DELETE, as with every change.
+//
+// Every view is audited: "video.view.start" when its session opens and
+// "video.view.end" when it ends, with the user, the camera and, at the
+// end, the span watched.
 func (w *WHEP) Register(mux *http.ServeMux, auth *Auth) {
+	w.audit = auth
 	mux.Handle("POST /whep/{camera}", auth.Require(whepRoles, http.HandlerFunc(w.offer)))
 	mux.Handle("DELETE /whep/{camera}/{session}", auth.Require(whepRoles, http.HandlerFunc(w.hangUp)))
 	mux.HandleFunc("OPTIONS /whep/{camera}", w.options)
@@ -355,9 +363,12 @@ func (w *WHEP) offer(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, status, "%v", err)
 		return
 	}
+	s.viewer, s.client = p, clientKey(r)
+	s.auditStart()
 	if !w.admit(s) {
 		s.end(errWHEPClosing)
 		_ = s.pc.GracefulClose()
+		s.auditEnd(errWHEPClosing)
 		rw.Header().Set("Retry-After", "10")
 		writeError(rw, http.StatusServiceUnavailable, "live view is shutting down")
 		return
@@ -577,6 +588,32 @@ type whepSession struct {
 	loggedCodec      bool
 	lastDropped      uint64
 	payloads         [][]byte
+	// viewer and client are who watches and from where, viewFrom when
+	// the view began, for the audit log.
+	viewer   Principal
+	client   string
+	viewFrom time.Time
+}
+
+// auditStart records the view's start in the audit log.
+func (s *whepSession) auditStart() {
+	if s.w.audit == nil {
+		return
+	}
+	s.viewFrom = s.w.audit.now()
+	s.w.audit.auditDetached(context.Background(), s.viewer, "video.view.start", "camera "+s.camera,
+		fmt.Sprintf("live view %s from %s", s.id[:8], s.viewFrom.UTC().Format(time.RFC3339)), s.client)
+}
+
+// auditEnd records the view's end, its span and why it ended.
+func (s *whepSession) auditEnd(cause error) {
+	if s.w.audit == nil {
+		return
+	}
+	to := s.w.audit.now()
+	s.w.audit.auditDetached(context.Background(), s.viewer, "video.view.end", "camera "+s.camera,
+		fmt.Sprintf("live view %s from %s to %s (%s); %v", s.id[:8], s.viewFrom.UTC().Format(time.RFC3339),
+			to.UTC().Format(time.RFC3339), to.Sub(s.viewFrom).Round(time.Second), cause), s.client)
 }
 
 // end asks the session to end for cause.
@@ -639,6 +676,7 @@ func (s *whepSession) run() {
 	s.w.log.Info("whep session ended", "camera", s.camera, "session", s.id, "user", s.user,
 		"reason", context.Cause(s.ctx).Error(), "duration", time.Since(s.started).Round(time.Millisecond).String(),
 		"frames", s.frames, "packets", s.packets, "dropped", s.lastDropped)
+	s.auditEnd(context.Cause(s.ctx))
 }
 
 // connect waits until the viewer is connected and SRTP runs, or the

@@ -543,3 +543,54 @@ func TestWHEPRefusesBadRequests(t *testing.T) {
 	other.GracefulClose()
 	goleak.VerifyNone(t, ignore)
 }
+
+// TestWHEPViewsAreAudited checks that a live view leaves "video.view.start"
+// when it opens and "video.view.end", with its span, when it ends: by the
+// viewer's DELETE and by Close.
+func TestWHEPViewsAreAudited(t *testing.T) {
+	e := newWHEPEnv(t, nil)
+	time.Sleep(300 * time.Millisecond) // the stream caches a keyframe
+	a := e.view(e.token)
+	b := e.view(e.token2)
+	a.waitFrames(t, "viewer a", 5, 10*time.Second)
+	if r := e.do("DELETE", a.location, "", "", e.token); r.code != http.StatusOK {
+		t.Fatalf("DELETE: %d %s", r.code, r.body)
+	}
+	id := a.location[len(a.location)-32:]
+	entries, err := e.db.AuditEntries(context.Background(), store.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var start, end *store.AuditEntry
+	for i := range entries {
+		x := &entries[i]
+		if x.Actor != "viewer1" || x.Target != "camera gate" || !strings.Contains(x.Detail, id[:8]) {
+			continue
+		}
+		switch x.Action {
+		case "video.view.start":
+			start = x
+		case "video.view.end":
+			end = x
+		}
+	}
+	if start == nil || end == nil {
+		t.Fatalf("viewer1's view lacks its start (%v) or end (%v) entry: %+v", start != nil, end != nil, entries)
+	}
+	from := start.At.UTC().Format(time.RFC3339)
+	if start.Role != RoleViewer || start.Remote != "127.0.0.1" || !strings.Contains(start.Detail, "from "+from) ||
+		end.ID <= start.ID || !strings.Contains(end.Detail, "from "+from+" to "+end.At.UTC().Format(time.RFC3339)) ||
+		!strings.Contains(end.Detail, errWHEPDeleted.Error()) {
+		t.Errorf("entries:\n start %+v\n end   %+v", *start, *end)
+	}
+
+	// Close ends viewer2's view: it is audited too, before Close returns.
+	e.whep.Close()
+	ends, err := e.db.AuditEntries(context.Background(), store.AuditFilter{Actor: "viewer2", Action: "video.view.end"})
+	if err != nil || len(ends) != 1 || !strings.Contains(ends[0].Detail, errWHEPClosing.Error()) {
+		t.Errorf("viewer2's end after Close: %+v, %v", ends, err)
+	}
+	for _, v := range []*whepViewer{a, b} {
+		v.pc.GracefulClose()
+	}
+}

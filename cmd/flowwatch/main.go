@@ -2,8 +2,10 @@
 // ingest, analysis and the console; `simulate` serves videos as RTSP
 // cameras; `analyze` counts people in a file or stream; `samples` prepares
 // the sample videos; `backtest` replays stored counts through candidate
-// alert rules; `audit verify` checks the audit chain; `version` prints
-// the build.
+// alert rules; `audit verify` checks the audit chain; `export` writes
+// everything held about a period to a ZIP file; `secrets` keeps
+// camera passwords and webhook secrets encrypted; `version` prints the
+// build.
 // main only wires the stages together; each stage lives in its own package.
 package main
 
@@ -38,6 +40,8 @@ func commands() []command {
 		{"samples", "prepare the built-in sample videos (vtest and the synthetic crowds)", runSamples},
 		{"backtest", "replay stored counts through the rules (or candidate --rules) and list the alerts they raise", runBacktest},
 		{"audit", "audit verify: check that no audit entry was changed or removed", runAudit},
+		{"export", "export everything held about a period (--from, --to) to a ZIP file (--out)", runExport},
+		{"secrets", "keygen, import, set, list, rotate, delete: camera passwords and webhook secrets, encrypted", runSecrets},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"flowwatch/ingest"
 	"flowwatch/internal/config"
 	"flowwatch/internal/event"
+	"flowwatch/internal/secrets"
 	"flowwatch/internal/store"
 	"flowwatch/samples"
 )
@@ -92,6 +93,19 @@ func (s *site) run(ctx context.Context) error {
 	}
 	defer db.Close()
 
+	// camera passwords and webhook secrets given as secret:NAME open
+	// here, from the encrypted store, for the cameras, webhooks and
+	// camera tests of this run
+	opened, err := resolveSecrets(ctx, s.cfg, db, os.Getenv, s.log)
+	if err != nil {
+		return err
+	}
+	s.cfg = opened
+	if gaps := config.PrivacyGaps(s.cfg); len(gaps) > 0 {
+		s.log.Warn("cameras do not say where their public notice is posted or what they film: set signage and location_type",
+			"cameras", gaps)
+	}
+
 	// zones saved in the console replace the config's, for counting and
 	// for the alerting engine's targets and capacities alike
 	cfg, notes, err := withStoredZones(ctx, s.cfg, db, s.log)
@@ -102,6 +116,21 @@ func (s *site) run(ctx context.Context) error {
 	s.views.mu.Lock()
 	s.views.notes = notes
 	s.views.mu.Unlock()
+
+	// one job deletes every class of data past its retention, stopped
+	// before the database closes
+	st := s.cfg.Storage
+	retention, err := store.NewRetention(store.RetentionConfig{Store: db, Logger: s.log, Policy: store.RetentionPolicy{
+		Counts: st.CountsRetention, Rollups: st.RollupRetention, Alerts: st.AlertsRetention,
+		Heatmaps: st.HeatmapsRetention, Snapshots: st.SnapshotsRetention, Audit: st.AuditRetention,
+	}})
+	if err != nil {
+		return err
+	}
+	retentionCtx, stopRetention := context.WithCancel(ctx)
+	retentionDone := make(chan struct{})
+	go func() { defer close(retentionDone); _ = retention.Run(retentionCtx) }()
+	defer func() { stopRetention(); <-retentionDone }()
 
 	alerts, err := startAlerting(ctx, s.cfg, db, s.log)
 	if err != nil {
@@ -136,7 +165,22 @@ func (s *site) run(ctx context.Context) error {
 		defer counter.Close()
 	}
 
-	auth, err := console.NewAuth(console.AuthConfig{Store: db, Logger: s.log, SecureCookies: s.cfg.Console.TLSCert != ""})
+	cc := s.cfg.Console
+	ac := console.AuthConfig{Store: db, Logger: s.log, SecureCookies: cc.TLSCert != "",
+		IdleTimeout: cc.IdleTimeout, MaxSession: cc.MaxSession, PasswordHistory: cc.PasswordHistory, TOTPRoles: cc.TOTPRoles}
+	// TOTP secrets are sealed with the key that seals camera passwords;
+	// without one, TOTP cannot be set up (and roles that need it say so)
+	switch box, err := secrets.FromEnv(nil); {
+	case err == nil:
+		ac.Sealer = box
+	case errors.Is(err, secrets.ErrNoKey):
+		if len(cc.TOTPRoles) > 0 {
+			return fmt.Errorf("console.totp_roles needs an encryption key for the TOTP secrets: %w", err)
+		}
+	default:
+		return err
+	}
+	auth, err := console.NewAuth(ac)
 	if err != nil {
 		return err
 	}

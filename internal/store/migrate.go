@@ -176,6 +176,81 @@ CREATE TABLE zone_layouts (
 );
 CREATE INDEX zone_layouts_camera ON zone_layouts (camera, id)`,
 		},
+		{
+			version: 6,
+			name:    "secrets",
+			sql: `-- Secrets (camera passwords, webhook secrets), sealed by
+-- internal/secrets: the store holds only ciphertext and the ID of the key
+-- that sealed it, never a value in clear.
+CREATE TABLE secrets (
+	name       TEXT    PRIMARY KEY CHECK (name != ''),
+	ciphertext BLOB    NOT NULL,  -- nonce, then AES-256-GCM ciphertext and tag
+	key_id     TEXT    NOT NULL CHECK (key_id != ''),
+	updated_at INTEGER NOT NULL,  -- unix ms
+	updated_by TEXT    NOT NULL
+) WITHOUT ROWID`,
+		},
+		{
+			version: 7,
+			name:    "password history, TOTP, token roles and scopes, audit pruning",
+			sql: `-- The argon2id hashes of users' earlier passwords, newest last, so that
+-- a recently used password can be refused.
+CREATE TABLE password_history (
+	id         INTEGER PRIMARY KEY,
+	username   TEXT    NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+	hash       TEXT    NOT NULL, -- PHC string of a password no longer in use
+	retired_at INTEGER NOT NULL  -- unix ms: when it stopped being the password
+);
+CREATE INDEX password_history_username ON password_history (username, id);
+
+-- TOTP second factors (RFC 6238). The shared secret is stored only sealed
+-- by the console's secret box, never in clear.
+CREATE TABLE user_totp (
+	username     TEXT    PRIMARY KEY REFERENCES users (username) ON DELETE CASCADE,
+	sealed       BLOB    NOT NULL CHECK (length(sealed) > 0),
+	confirmed    INTEGER NOT NULL DEFAULT 0 CHECK (confirmed IN (0, 1)),
+	last_step    INTEGER NOT NULL DEFAULT 0, -- the newest 30 s step used: older ones are refused
+	created_at   INTEGER NOT NULL,           -- unix ms
+	confirmed_at INTEGER                     -- unix ms; NULL until confirmed
+) WITHOUT ROWID;
+
+-- An API token acts with a role (at most its owner's; '' for tokens made
+-- before: the owner's role) and only on the routes its scopes name ('[]':
+-- every route of its role).
+ALTER TABLE api_tokens ADD COLUMN role TEXT NOT NULL DEFAULT '';
+ALTER TABLE api_tokens ADD COLUMN scopes TEXT NOT NULL DEFAULT '[]'; -- JSON array
+
+-- Every pruning of the audit log: what was deleted, and the hash of the
+-- last deleted entry, from which the remaining chain goes on.
+CREATE TABLE audit_prunes (
+	id        INTEGER PRIMARY KEY,
+	pruned_at INTEGER NOT NULL, -- unix ms
+	before    INTEGER NOT NULL, -- unix ms: entries older than this were deleted
+	first_id  INTEGER NOT NULL, -- the first and last entry deleted
+	last_id   INTEGER NOT NULL,
+	last_hash TEXT    NOT NULL, -- the hash of entry last_id
+	deleted   INTEGER NOT NULL CHECK (deleted > 0)
+)`,
+		},
+		{
+			version: 8,
+			name:    "stored snapshots",
+			sql: `-- Pictures of a camera stored on an admin's request (live frames are
+-- never stored otherwise), blurred when asked, deleted after their
+-- retention.
+CREATE TABLE snapshots (
+	id       INTEGER PRIMARY KEY,
+	camera   TEXT    NOT NULL CHECK (camera != ''),
+	taken_at INTEGER NOT NULL, -- unix ms
+	taken_by TEXT    NOT NULL,
+	blurred  INTEGER NOT NULL CHECK (blurred IN (0, 1)),
+	width    INTEGER NOT NULL CHECK (width > 0),
+	height   INTEGER NOT NULL CHECK (height > 0),
+	jpeg     BLOB    NOT NULL CHECK (length(jpeg) > 0)
+);
+CREATE INDEX snapshots_camera ON snapshots (camera, id);
+CREATE INDEX snapshots_taken_at ON snapshots (taken_at)`,
+		},
 	}
 }
 

@@ -67,6 +67,13 @@ type APIToken struct {
 	Username string
 	// Hash is the lowercase hex SHA-256 of the token.
 	Hash string `json:"-"`
+	// Role is the role the token acts with (the console keeps it at most
+	// its owner's); "" for a token made before tokens had roles, which
+	// acts with its owner's role.
+	Role string
+	// Scopes name the routes the token may use (the console gives them
+	// their meaning); none means every route its role may use.
+	Scopes []string
 	// Created is when the token was made, LastUsed when it was last
 	// used (zero if never; refreshed sparingly), Revoked when it was
 	// revoked (zero while it is valid).
@@ -246,17 +253,79 @@ func execChanging(ctx context.Context, ex execer, query string, args ...any) err
 	return nil
 }
 
+// MaxPasswordHistory is how many earlier password hashes the store keeps
+// per user (PasswordHistory); older ones are deleted.
+const MaxPasswordHistory = 24
+
 // UpdateUserPassword replaces the user's password hash and must-change
-// flag at at; it also clears failed logins and any lock-out. Sessions are
-// left alone (the caller decides which end). ErrNotFound, wrapped, when
-// there is no such user.
+// flag at at; it also clears failed logins and any lock-out. The hash
+// replaced, when it was a password's (a PHC string, not the "no password"
+// marker), joins the user's password history (at most MaxPasswordHistory
+// kept), in the same transaction. Sessions are left alone (the caller
+// decides which end). ErrNotFound, wrapped, when there is no such user.
 func (s *Store) UpdateUserPassword(ctx context.Context, username, hash string, mustChange bool, at time.Time) error {
+	fail := func(err error) error { return fmt.Errorf("store: set password of user %q: %w", username, err) }
 	if hash == "" {
-		return fmt.Errorf("store: set password of user %q: empty password hash", username)
+		return fail(errors.New("empty password hash"))
 	}
-	return s.updateUser(ctx, username, "set password",
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer tx.Rollback()
+	var old string
+	err = tx.QueryRowContext(ctx, "SELECT password_hash FROM users WHERE username = ?", username).Scan(&old)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fail(ErrNotFound)
+	case err != nil:
+		return fail(err)
+	}
+	if strings.HasPrefix(old, "$") {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO password_history (username, hash, retired_at) VALUES (?, ?, ?)",
+			username, old, at.UnixMilli()); err != nil {
+			return fail(err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM password_history WHERE username = ? AND id NOT IN
+	(SELECT id FROM password_history WHERE username = ? ORDER BY id DESC LIMIT ?)`, username, username, MaxPasswordHistory); err != nil {
+			return fail(err)
+		}
+	}
+	if err := execChanging(ctx, tx,
 		"UPDATE users SET password_hash = ?, must_change = ?, failed_logins = 0, locked_until = NULL, updated_at = ? WHERE username = ?",
-		hash, mustChange, at.UnixMilli(), username)
+		hash, mustChange, at.UnixMilli(), username); err != nil {
+		return fail(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// PasswordHistory returns the hashes (PHC strings) of the user's n most
+// recent earlier passwords, newest first; the current one is not among
+// them. A user without history, or none at all, has none.
+func (s *Store) PasswordHistory(ctx context.Context, username string, n int) ([]string, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT hash FROM password_history WHERE username = ? ORDER BY id DESC LIMIT ?", username, n)
+	if err != nil {
+		return nil, fmt.Errorf("store: password history of user %q: %w", username, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			return nil, fmt.Errorf("store: password history of user %q: %w", username, err)
+		}
+		out = append(out, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: password history of user %q: %w", username, err)
+	}
+	return out, nil
 }
 
 // SetUserRole sets the user's role and posts at at. ErrNotFound, wrapped,
@@ -526,8 +595,13 @@ func (s *Store) CreateAPIToken(ctx context.Context, t APIToken) (int64, error) {
 	case t.Created.IsZero():
 		return 0, fail(errors.New("zero creation time"))
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO api_tokens (name, username, hash, created_at, last_used, revoked_at)
-VALUES (?, ?, ?, ?, ?, ?)`, t.Name, t.Username, t.Hash, t.Created.UnixMilli(), milliOrNull(t.LastUsed), milliOrNull(t.Revoked))
+	scopes, err := json.Marshal(nonNilPosts(t.Scopes))
+	if err != nil {
+		return 0, fail(err)
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO api_tokens (name, username, hash, created_at, last_used, revoked_at, role, scopes)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, t.Name, t.Username, t.Hash, t.Created.UnixMilli(), milliOrNull(t.LastUsed), milliOrNull(t.Revoked),
+		t.Role, string(scopes))
 	if err != nil {
 		var e *sqlite.Error
 		switch {
@@ -546,7 +620,7 @@ VALUES (?, ?, ?, ?, ?, ?)`, t.Name, t.Username, t.Hash, t.Created.UnixMilli(), m
 }
 
 // apiTokenColumns are the api_tokens columns scanAPIToken reads, in order.
-const apiTokenColumns = "id, name, username, hash, created_at, last_used, revoked_at"
+const apiTokenColumns = "id, name, username, hash, created_at, last_used, revoked_at, role, scopes"
 
 // scanAPIToken reads one row of apiTokenColumns.
 func scanAPIToken(row rowScanner) (APIToken, error) {
@@ -554,9 +628,13 @@ func scanAPIToken(row rowScanner) (APIToken, error) {
 		t             APIToken
 		created       int64
 		used, revoked sql.NullInt64
+		scopes        string
 	)
-	if err := row.Scan(&t.ID, &t.Name, &t.Username, &t.Hash, &created, &used, &revoked); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &t.Username, &t.Hash, &created, &used, &revoked, &t.Role, &scopes); err != nil {
 		return APIToken{}, err
+	}
+	if err := json.Unmarshal([]byte(scopes), &t.Scopes); err != nil {
+		return APIToken{}, fmt.Errorf("API token %d: stored scopes: %w", t.ID, err)
 	}
 	t.Created = time.UnixMilli(created).UTC()
 	t.LastUsed = nullMilli(used)
@@ -592,24 +670,165 @@ func (s *Store) RevokeAPIToken(ctx context.Context, id int64, at time.Time) erro
 		"UPDATE api_tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", at.UnixMilli(), id)
 }
 
+// APITokenByID returns the API token with the given id, revoked or not;
+// ErrNotFound, wrapped, when there is none.
+func (s *Store) APITokenByID(ctx context.Context, id int64) (APIToken, error) {
+	t, err := scanAPIToken(s.db.QueryRowContext(ctx, "SELECT "+apiTokenColumns+" FROM api_tokens WHERE id = ?", id))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return APIToken{}, fmt.Errorf("store: API token %d: %w", id, ErrNotFound)
+	case err != nil:
+		return APIToken{}, fmt.Errorf("store: API token %d: %w", id, err)
+	}
+	return t, nil
+}
+
 // APITokens returns the user's API tokens, revoked ones included, oldest
 // first.
 func (s *Store) APITokens(ctx context.Context, username string) ([]APIToken, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+apiTokenColumns+" FROM api_tokens WHERE username = ? ORDER BY id", username)
+	out, err := s.apiTokens(ctx, "SELECT "+apiTokenColumns+" FROM api_tokens WHERE username = ? ORDER BY id", username)
 	if err != nil {
 		return nil, fmt.Errorf("store: API tokens of user %q: %w", username, err)
+	}
+	return out, nil
+}
+
+// AllAPITokens returns every user's API tokens, revoked ones included,
+// oldest first.
+func (s *Store) AllAPITokens(ctx context.Context) ([]APIToken, error) {
+	out, err := s.apiTokens(ctx, "SELECT "+apiTokenColumns+" FROM api_tokens ORDER BY id")
+	if err != nil {
+		return nil, fmt.Errorf("store: API tokens: %w", err)
+	}
+	return out, nil
+}
+
+// apiTokens runs a query of apiTokenColumns.
+func (s *Store) apiTokens(ctx context.Context, q string, args ...any) ([]APIToken, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []APIToken
 	for rows.Next() {
 		t, err := scanAPIToken(rows)
 		if err != nil {
-			return nil, fmt.Errorf("store: API tokens of user %q: %w", username, err)
+			return nil, err
 		}
 		out = append(out, t)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: API tokens of user %q: %w", username, err)
+	return out, rows.Err()
+}
+
+// ErrTOTPEnabled is returned, wrapped, by SetPendingTOTP when the user has
+// a confirmed second factor already.
+var ErrTOTPEnabled = errors.New("a TOTP second factor is enabled already")
+
+// TOTP is a user's TOTP second factor (RFC 6238). The store keeps its
+// secret only sealed: what Sealed holds is the console's box's output.
+type TOTP struct {
+	// Username is whose factor it is.
+	Username string
+	// Sealed is the shared secret, sealed. It never leaves the process
+	// as JSON.
+	Sealed []byte `json:"-"`
+	// Confirmed is set once the user proved, with a code, that their
+	// authenticator holds the secret; until then the factor is pending
+	// and not asked for at login.
+	Confirmed bool
+	// LastStep is the newest time step (unix seconds / 30) whose code
+	// was used: a code of that step or an older one is refused.
+	LastStep int64
+	// Created is when the secret was made, ConfirmedAt when it was
+	// confirmed (zero while pending).
+	Created, ConfirmedAt time.Time
+}
+
+// SetPendingTOTP stores a new, unconfirmed TOTP secret (sealed) for the
+// user at at, replacing a pending one; it is refused with ErrTOTPEnabled,
+// wrapped, when the user has a confirmed one, and with ErrNotFound,
+// wrapped, when there is no such user.
+func (s *Store) SetPendingTOTP(ctx context.Context, username string, sealed []byte, at time.Time) error {
+	fail := func(err error) error { return fmt.Errorf("store: set TOTP of user %q: %w", username, err) }
+	if len(sealed) == 0 {
+		return fail(errors.New("empty sealed secret"))
 	}
-	return out, nil
+	err := execChanging(ctx, s.db, `INSERT INTO user_totp (username, sealed, confirmed, last_step, created_at) VALUES (?, ?, 0, 0, ?)
+ON CONFLICT (username) DO UPDATE SET sealed = excluded.sealed, last_step = 0, created_at = excluded.created_at, confirmed_at = NULL
+WHERE confirmed = 0`, username, sealed, at.UnixMilli())
+	var e *sqlite.Error
+	switch {
+	case errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return fail(fmt.Errorf("no such user: %w", ErrNotFound))
+	case errors.Is(err, ErrNotFound):
+		return fail(ErrTOTPEnabled)
+	case err != nil:
+		return fail(err)
+	}
+	return nil
+}
+
+// UserTOTP returns the user's TOTP factor, pending or confirmed;
+// ErrNotFound, wrapped, when the user has none.
+func (s *Store) UserTOTP(ctx context.Context, username string) (TOTP, error) {
+	var (
+		t         TOTP
+		created   int64
+		confirmed sql.NullInt64
+	)
+	err := s.db.QueryRowContext(ctx, "SELECT username, sealed, confirmed, last_step, created_at, confirmed_at FROM user_totp WHERE username = ?",
+		username).Scan(&t.Username, &t.Sealed, &t.Confirmed, &t.LastStep, &created, &confirmed)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return TOTP{}, fmt.Errorf("store: TOTP of user %q: %w", username, ErrNotFound)
+	case err != nil:
+		return TOTP{}, fmt.Errorf("store: TOTP of user %q: %w", username, err)
+	}
+	t.Created = time.UnixMilli(created).UTC()
+	t.ConfirmedAt = nullMilli(confirmed)
+	return t, nil
+}
+
+// ConfirmTOTP marks the user's pending factor confirmed at at, with step
+// the time step of the code that confirmed it (used, so not usable
+// again). ErrNotFound, wrapped, when the user has no pending factor.
+func (s *Store) ConfirmTOTP(ctx context.Context, username string, step int64, at time.Time) error {
+	return s.execOne(ctx, fmt.Sprintf("confirm TOTP of user %q", username),
+		"UPDATE user_totp SET confirmed = 1, confirmed_at = ?, last_step = ? WHERE username = ? AND confirmed = 0",
+		at.UnixMilli(), step, username)
+}
+
+// UseTOTPStep records that the user's confirmed factor was used with a
+// code of time step step, atomically, and reports whether the step was
+// newer than every step used before: false means the code (or an older
+// one) was used already, a replay. ErrNotFound, wrapped, when the user has
+// no confirmed factor.
+func (s *Store) UseTOTPStep(ctx context.Context, username string, step int64) (bool, error) {
+	res, err := s.db.ExecContext(ctx, "UPDATE user_totp SET last_step = ? WHERE username = ? AND confirmed = 1 AND last_step < ?",
+		step, username, step)
+	if err != nil {
+		return false, fmt.Errorf("store: use TOTP of user %q: %w", username, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: use TOTP of user %q: %w", username, err)
+	}
+	if n == 1 {
+		return true, nil
+	}
+	t, err := s.UserTOTP(ctx, username)
+	if err != nil {
+		return false, fmt.Errorf("store: use TOTP of user %q: %w", username, err)
+	}
+	if !t.Confirmed {
+		return false, fmt.Errorf("store: use TOTP of user %q: not confirmed: %w", username, ErrNotFound)
+	}
+	return false, nil
+}
+
+// DeleteTOTP removes the user's TOTP factor, pending or confirmed.
+// ErrNotFound, wrapped, when the user has none.
+func (s *Store) DeleteTOTP(ctx context.Context, username string) error {
+	return s.execOne(ctx, fmt.Sprintf("delete TOTP of user %q", username), "DELETE FROM user_totp WHERE username = ?", username)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -412,5 +413,154 @@ func TestUnlockUser(t *testing.T) {
 	}
 	if err := s.UnlockUser(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unlocking a missing user: %v", err)
+	}
+}
+
+func TestPasswordHistoryKeepsRetiredHashes(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	t0 := time.Date(2025, 5, 1, 8, 0, 0, 0, time.UTC)
+	if err := s.CreateUser(ctx, User{Username: "zoe", Role: "guard", PasswordHash: "!", Created: t0}); err != nil {
+		t.Fatal(err)
+	}
+	// The "no password" marker is no password: it is not kept.
+	for i := range MaxPasswordHistory + 3 {
+		if err := s.UpdateUserPassword(ctx, "zoe", fmt.Sprintf("$argon2id$h%d", i), false, t0.Add(time.Duration(i)*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := s.PasswordHistory(ctx, "zoe", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != MaxPasswordHistory || all[0] != fmt.Sprintf("$argon2id$h%d", MaxPasswordHistory+1) || slices.Contains(all, "!") {
+		t.Fatalf("history of %d: %v, want the %d newest retired hashes, newest first", len(all), all, MaxPasswordHistory)
+	}
+	if u, _ := s.User(ctx, "zoe"); slices.Contains(all, u.PasswordHash) {
+		t.Errorf("the current hash %q is in the history", u.PasswordHash)
+	}
+	if few, _ := s.PasswordHistory(ctx, "zoe", 2); len(few) != 2 || few[1] != fmt.Sprintf("$argon2id$h%d", MaxPasswordHistory) {
+		t.Errorf("2 newest: %v", few)
+	}
+	if none, err := s.PasswordHistory(ctx, "nobody", 5); err != nil || len(none) != 0 {
+		t.Errorf("history of nobody: %v, %v", none, err)
+	}
+	if err := s.UpdateUserPassword(ctx, "nobody", "$argon2id$x", false, t0); !errors.Is(err, ErrNotFound) {
+		t.Errorf("password of nobody: %v", err)
+	}
+	// The history goes with the user.
+	if err := s.DeleteUser(ctx, "zoe", ""); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM password_history").Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d history rows after the user went (%v)", n, err)
+	}
+}
+
+func TestTOTPLifecycleAndReplay(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	t0 := time.Date(2025, 5, 1, 8, 0, 0, 0, time.UTC)
+	if err := s.CreateUser(ctx, User{Username: "ada", Role: "admin", PasswordHash: "!", Created: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UserTOTP(ctx, "ada"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("TOTP before any: %v", err)
+	}
+	if err := s.SetPendingTOTP(ctx, "nobody", []byte("sealed"), t0); !errors.Is(err, ErrNotFound) {
+		t.Errorf("TOTP of nobody: %v", err)
+	}
+	if err := s.SetPendingTOTP(ctx, "ada", nil, t0); err == nil {
+		t.Error("an empty sealed secret was stored")
+	}
+	if _, err := s.UseTOTPStep(ctx, "ada", 5); !errors.Is(err, ErrNotFound) {
+		t.Errorf("using a factor that is not there: %v", err)
+	}
+	// A pending secret may be replaced until it is confirmed.
+	if err := s.SetPendingTOTP(ctx, "ada", []byte("sealed-1"), t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPendingTOTP(ctx, "ada", []byte("sealed-2"), t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UseTOTPStep(ctx, "ada", 5); !errors.Is(err, ErrNotFound) {
+		t.Errorf("using a pending factor: %v", err)
+	}
+	if err := s.ConfirmTOTP(ctx, "ada", 100, t0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.UserTOTP(ctx, "ada")
+	if err != nil || string(got.Sealed) != "sealed-2" || !got.Confirmed || got.LastStep != 100 ||
+		!got.Created.Equal(t0.Add(time.Minute)) || !got.ConfirmedAt.Equal(t0.Add(2*time.Minute)) {
+		t.Fatalf("confirmed TOTP: %+v, %v", got, err)
+	}
+	if err := s.ConfirmTOTP(ctx, "ada", 101, t0); !errors.Is(err, ErrNotFound) {
+		t.Errorf("confirming twice: %v", err)
+	}
+	if err := s.SetPendingTOTP(ctx, "ada", []byte("sealed-3"), t0); !errors.Is(err, ErrTOTPEnabled) {
+		t.Errorf("a new secret over a confirmed one: %v", err)
+	}
+	// Each step once, and never an older one.
+	for _, c := range []struct {
+		step int64
+		want bool
+	}{{100, false}, {99, false}, {101, true}, {101, false}, {100, false}, {103, true}} {
+		if ok, err := s.UseTOTPStep(ctx, "ada", c.step); err != nil || ok != c.want {
+			t.Errorf("use step %d: %v, %v; want %v", c.step, ok, err, c.want)
+		}
+	}
+	if err := s.DeleteTOTP(ctx, "ada"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteTOTP(ctx, "ada"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("deleting twice: %v", err)
+	}
+	// It goes with the user.
+	if err := s.SetPendingTOTP(ctx, "ada", []byte("sealed-4"), t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, "DELETE FROM users WHERE username = 'ada'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UserTOTP(ctx, "ada"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("TOTP of a deleted user: %v", err)
+	}
+}
+
+func TestAPITokenRoleAndScopesRoundTrip(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	t0 := time.Date(2025, 5, 1, 8, 0, 0, 0, time.UTC)
+	for _, u := range []string{"ada", "bot"} {
+		if err := s.CreateUser(ctx, User{Username: u, Role: "admin", PasswordHash: "!", Created: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id1, err := s.CreateAPIToken(ctx, APIToken{Name: "exporter", Username: "ada", Hash: hashOf("a"), Role: "viewer",
+		Scopes: []string{"read:/api/v1/counts", "/ws"}, Created: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id2, err := s.CreateAPIToken(ctx, APIToken{Name: "wall", Username: "bot", Hash: hashOf("b"), Created: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.APITokenByID(ctx, id1)
+	if err != nil || tok.Role != "viewer" || !slices.Equal(tok.Scopes, []string{"read:/api/v1/counts", "/ws"}) || tok.Username != "ada" {
+		t.Fatalf("token %d: %+v, %v", id1, tok, err)
+	}
+	if tok, _ := s.APITokenByHash(ctx, hashOf("b")); tok.Role != "" || tok.Scopes == nil || len(tok.Scopes) != 0 {
+		t.Errorf("token without role and scopes: %+v", tok)
+	}
+	if _, err := s.APITokenByID(ctx, 999); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing token: %v", err)
+	}
+	all, err := s.AllAPITokens(ctx)
+	if err != nil || len(all) != 2 || all[0].ID != id1 || all[1].ID != id2 {
+		t.Fatalf("all tokens: %+v, %v", all, err)
+	}
+	if mine, _ := s.APITokens(ctx, "bot"); len(mine) != 1 || mine[0].ID != id2 {
+		t.Errorf("bot's tokens: %+v", mine)
 	}
 }
