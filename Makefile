@@ -53,8 +53,8 @@ bench: setup
 model: deps build
 	/usr/bin/python3 models/train/train.py all
 
-## fuzz: each fuzz target for a while (FUZZTIME, default 1m)
-FUZZTIME ?= 1m
+## fuzz: each fuzz target for a while (FUZZTIME, default 10m), then a table of executions and crashes
+FUZZTIME ?= 10m
 fuzz: deps
 	bash scripts/fuzz.sh $(FUZZTIME)
 

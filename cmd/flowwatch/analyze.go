@@ -87,7 +87,9 @@ func inputName(input string) string {
 	if !strings.Contains(input, "://") {
 		return filepath.Base(input)
 	}
-	u, err := url.Parse(input)
+	// parse the redacted form: a password holding an unescaped '/' would
+	// otherwise spill into the path (rtsp://u:8554/pw@host)
+	u, err := url.Parse(ingest.RedactURL(input))
 	if err != nil {
 		return "stream"
 	}
