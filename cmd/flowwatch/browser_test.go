@@ -10,9 +10,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -37,7 +42,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Skipf("no Chromium at %s: run make setup (%v)", chromiumPath, err)
 	}
-	t.Setenv(adminPasswordEnv, "admin-browser-test-pw1")
+	t.Setenv(adminPasswordEnv, "Browser-Console-Pw-2026")
 	// The plaza gets a capacity its few walkers fill, so that both the
 	// square (the operator's) and the plaza (the guard's post) raise an
 	// alert; alerts wait 25 s so that every page is open before they come.
@@ -47,7 +52,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	})
 	api := &consoleClient{t: t, base: base}
 	api.waitUp()
-	api.token = api.login("admin", "admin-browser-test-pw1")
+	api.token = api.login("admin", "Browser-Console-Pw-2026")
 	users := map[string]string{}
 	for _, u := range []struct {
 		name, role string
@@ -84,6 +89,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		if err := chromedp.Do(ctx); err != nil {
 			t.Fatalf("open a tab: %v", err)
 		}
+		watchCSP(t, ctx)
 		return ctx
 	}
 	operator, guard := person(), person()
@@ -198,6 +204,58 @@ func TestConsoleInBrowser(t *testing.T) {
 	planner.poll(`(() => { const i = document.querySelector('[data-test=heatmap]'); return i !== null && i.complete && i.naturalWidth > 0 })()`,
 		30*time.Second, "the planner's heatmap is drawn")
 	planner.shot("planner")
+}
+
+// cspListener reports each Content-Security-Policy violation of a page
+// on its console, where watchCSP hears it.
+const cspListener = `document.addEventListener('securitypolicyviolation', e =>
+	console.error('CSP violation: ' + e.violatedDirective + ' blocked ' + (e.blockedURI || 'inline') + ' at ' + e.sourceFile + ':' + e.lineNumber))`
+
+// watchCSP fails the test, at its end, when Chromium reports a
+// Content-Security-Policy violation on any page of the tab: the console's
+// policy must let the app work.
+func watchCSP(t *testing.T, ctx context.Context) {
+	t.Helper()
+	var mu sync.Mutex
+	var seen []string
+	err := chromedp.Listen(ctx, func(ev any) {
+		text := ""
+		switch e := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			for _, a := range e.Args {
+				if strings.Contains(string(a.Value), "CSP violation") {
+					text = string(a.Value)
+				}
+			}
+		case *log.EventEntryAdded:
+			if strings.Contains(e.Entry.Text, "Content Security Policy") {
+				text = e.Entry.Text
+			}
+		}
+		if text != "" {
+			mu.Lock()
+			seen = append(seen, text)
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatalf("listen for CSP violations: %v", err)
+	}
+	yes := true
+	_, err = chromedp.Run(ctx, func(ctx context.Context, tg *chromedp.Target) (page.AddScriptToEvaluateOnNewDocumentResult, error) {
+		return cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument,
+			page.AddScriptToEvaluateOnNewDocumentParams{Source: cspListener, RunImmediately: &yes})
+	})
+	if err != nil {
+		t.Fatalf("add the CSP violation listener: %v", err)
+	}
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen) > 0 {
+			t.Errorf("Chromium reported %d Content-Security-Policy violations:\n%s", len(seen), strings.Join(seen, "\n"))
+		}
+	})
 }
 
 // browserPage is one person's tab in the browser tests.
@@ -373,7 +431,7 @@ func (c *consoleClient) createUser(name, role string, posts []string) string {
 			MustChange bool `json:"must_change"`
 		} `json:"user"`
 	}
-	password := "Pw-" + name + "-browser-test-2026"
+	password := "Pw-Browser-Test-2026" // the rules: no user name in it
 	c.call("POST", "/api/v1/users", map[string]any{"username": name, "role": role, "posts": posts, "password": password},
 		http.StatusCreated, &ans)
 	if ans.Password != "" {

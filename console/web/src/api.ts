@@ -10,6 +10,8 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** The answer's JSON object, when it was one (e.g. {"error", "second_factor"}). */
+    readonly data: Record<string, unknown> = {},
   ) {
     super(message);
   }
@@ -53,18 +55,21 @@ export async function request(method: string, path: string, body?: unknown, opts
   }
   if (res.ok) return res;
   if (res.status === 401 && !opts.quiet401) onUnauthorized();
-  throw new ApiError(res.status, await errorText(res));
+  throw await apiError(res);
 }
 
-async function errorText(res: Response): Promise<string> {
+async function apiError(res: Response): Promise<ApiError> {
   const text = await res.text().catch(() => "");
   try {
-    const parsed = JSON.parse(text) as { error?: string };
-    if (parsed.error) return parsed.error;
+    const parsed = JSON.parse(text) as unknown;
+    if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) {
+      const data = parsed as Record<string, unknown>;
+      if (typeof data.error === "string" && data.error) return new ApiError(res.status, data.error, data);
+    }
   } catch {
     // not JSON: fall through to the raw text
   }
-  return text.trim() || `${res.status} ${res.statusText}`;
+  return new ApiError(res.status, text.trim() || `${res.status} ${res.statusText}`);
 }
 
 export async function call<T>(method: string, path: string, body?: unknown, opts?: CallOptions): Promise<T> {
@@ -76,16 +81,61 @@ export async function call<T>(method: string, path: string, body?: unknown, opts
 export const get = <T>(path: string, opts?: CallOptions) => call<T>("GET", path, undefined, opts);
 export const post = <T>(path: string, body?: unknown, opts?: CallOptions) => call<T>("POST", path, body ?? {}, opts);
 export const put = <T>(path: string, body: unknown) => call<T>("PUT", path, body);
-export const del = <T>(path: string) => call<T>("DELETE", path);
+export const del = <T>(path: string, body?: unknown, opts?: CallOptions) => call<T>("DELETE", path, body, opts);
 
 /** Fetches an image (or any binary) with the session and returns an object URL; the caller revokes it. */
 export async function blobURL(path: string, signal?: AbortSignal): Promise<string> {
   const res = await fetch(path, { credentials: "same-origin", signal });
   if (!res.ok) {
     if (res.status === 401) onUnauthorized();
-    throw new ApiError(res.status, await errorText(res));
+    throw await apiError(res);
   }
   return URL.createObjectURL(await res.blob());
+}
+
+/**
+ * Downloads path with the session (a GET) and saves it through a blob link,
+ * under the server's Content-Disposition file name or fallbackName.
+ */
+export async function download(path: string, fallbackName: string, signal?: AbortSignal): Promise<string> {
+  let res: Response;
+  try {
+    res = await fetch(path, { credentials: "same-origin", signal });
+  } catch (err) {
+    if (err instanceof DOMException && err.name === "AbortError") throw err;
+    throw new ApiError(0, err instanceof Error ? err.message : String(err));
+  }
+  if (!res.ok) {
+    if (res.status === 401) onUnauthorized();
+    throw await apiError(res);
+  }
+  const name = fileName(res.headers.get("Content-Disposition")) || fallbackName;
+  const url = URL.createObjectURL(await res.blob());
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  a.hidden = true;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  // give the browser a moment to start the save before the blob goes
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  return name;
+}
+
+/** The file name of a Content-Disposition header (filename*= first, then filename=). */
+function fileName(cd: string | null): string {
+  if (!cd) return "";
+  const star = /filename\*\s*=\s*(?:UTF-8'[^']*')?([^;]+)/i.exec(cd);
+  if (star?.[1]) {
+    try {
+      return decodeURIComponent(star[1].trim().replace(/^"|"$/g, ""));
+    } catch {
+      // fall through to filename=
+    }
+  }
+  const plain = /filename\s*=\s*("([^"]*)"|[^;]+)/i.exec(cd);
+  return (plain?.[2] ?? plain?.[1] ?? "").trim().replace(/[\\/]/g, "_");
 }
 
 export function query(params: Record<string, string | string[] | number | undefined>): string {

@@ -7,6 +7,7 @@ import { handleUnauthorized } from "./api";
 import { fill, h, notice } from "./dom";
 import { lang, onLangChange, setLang, t, type Key } from "./i18n";
 import * as live from "./live";
+import { renderAccount } from "./pages/account";
 import { renderAdmin } from "./pages/admin";
 import { renderAlerts } from "./pages/alerts";
 import { renderAreas } from "./pages/areas";
@@ -15,7 +16,7 @@ import { renderLogin } from "./pages/login";
 import { renderPublic } from "./pages/public";
 import { renderWall } from "./pages/wall";
 import { renderZones } from "./pages/zones";
-import { forget, homeFor, loadSession, logout, may, session, type Page } from "./session";
+import { forget, homeFor, limited, loadSession, logout, may, session, type Page } from "./session";
 import { beep, unlockAudio } from "./sound";
 import type { Session } from "./types";
 
@@ -70,7 +71,7 @@ async function route(): Promise<void> {
     sessionChecked = true;
   }
   const s = session();
-  if (!s || s.must_change) {
+  if (!s || limited(s)) {
     stopLive();
     if (r.name !== "login") {
       returnTo = location.hash;
@@ -110,6 +111,7 @@ function renderPage(main: HTMLElement, r: Route, s: Session): (() => void) | voi
     zones: () => (r.args[0] ? renderZones(main, r.args[0]) : location.replace("#/admin/cameras")),
     guard: () => renderGuard(main),
     admin: () => renderAdmin(main, r.args[0] ?? "cameras"),
+    account: () => renderAccount(main),
   };
   if (!(page in known)) {
     fill(main, h("div", { class: "page" }, notice(t("notfound"), "info")));
@@ -181,7 +183,12 @@ function shell(s: Session, current: string): { main: HTMLElement; destroy: () =>
       ),
       h("span", { class: "spacer" }),
       dot,
-      h("span", { class: "who" }, h("strong", {}, s.user), h("span", { class: "muted" }, t(`role.${s.role}` as Key))),
+      h(
+        "a",
+        { class: "who", href: "#/account", "data-test": "nav-account", title: t("nav.account"), "aria-current": current === "account" ? "page" : null },
+        h("strong", {}, s.user),
+        h("span", { class: "muted" }, t(`role.${s.role}` as Key)),
+      ),
       langBtn,
       out,
     ),

@@ -1,7 +1,7 @@
 // Who is signed in, and what each role may open.
 
-import { ApiError, call, get, setCsrf } from "./api";
-import type { Role, Session } from "./types";
+import { ApiError, call, get, post, setCsrf } from "./api";
+import type { Role, Session, TotpEnrollment } from "./types";
 
 let current: Session | null = null;
 
@@ -13,8 +13,9 @@ function adopt(s: Session | null): Session | null {
   current = s;
   if (s) {
     setCsrf(s.csrf);
-    // the console is open only once the password need not change first
-    if (s.must_change) delete document.body.dataset.userRole;
+    // the console is open only once the password need not change and a
+    // second factor the role needs is set up
+    if (limited(s)) delete document.body.dataset.userRole;
     else document.body.dataset.userRole = s.role;
   } else {
     setCsrf(undefined);
@@ -33,10 +34,48 @@ export async function loadSession(): Promise<Session | null> {
   }
 }
 
-export async function login(username: string, password: string): Promise<Session> {
-  const s = await call<Session>("POST", "/api/v1/session", { username, password }, { quiet401: true });
+/** The session must set up a TOTP second factor before anything else. */
+export function needsTotp(s: Session | null = current): boolean {
+  return Boolean(s && s.totp_required && !s.totp);
+}
+
+/** The session may use only the session routes (a password to change, a second factor to set up). */
+export function limited(s: Session | null = current): boolean {
+  return Boolean(s && (s.must_change || needsTotp(s)));
+}
+
+/**
+ * Logs in. A user with TOTP on gets a 401 ApiError whose data.second_factor
+ * is "totp" until the call carries their app's code.
+ */
+export async function login(username: string, password: string, code?: string): Promise<Session> {
+  const body: Record<string, string> = { username, password };
+  if (code) body.code = code;
+  const s = await call<Session>("POST", "/api/v1/session", body, { quiet401: true });
   adopt(s);
   return s;
+}
+
+/** Tells whether err is the login's "second factor required" answer. */
+export function wantsSecondFactor(err: unknown): boolean {
+  return err instanceof ApiError && err.status === 401 && err.data.second_factor === "totp";
+}
+
+/** Starts TOTP set-up: a new secret, shown once, pending until confirmed. */
+export function startTotp(): Promise<TotpEnrollment> {
+  return post<TotpEnrollment>("/api/v1/session/totp", {}, { quiet401: true });
+}
+
+/** Turns the pending TOTP secret on with a code of the app; the session is read again. */
+export async function confirmTotp(code: string): Promise<Session | null> {
+  await post("/api/v1/session/totp/confirm", { code }, { quiet401: true });
+  return loadSession();
+}
+
+/** Turns TOTP off, proven with a current code; the session is read again. */
+export async function removeTotp(code: string): Promise<Session | null> {
+  await call("DELETE", "/api/v1/session/totp", { code }, { quiet401: true });
+  return loadSession();
 }
 
 export async function logout(): Promise<void> {
@@ -58,7 +97,7 @@ export function forget(): void {
   adopt(null);
 }
 
-export type Page = "wall" | "alerts" | "areas" | "planner" | "zones" | "guard" | "admin";
+export type Page = "wall" | "alerts" | "areas" | "planner" | "zones" | "guard" | "admin" | "account";
 
 const access: Record<Page, Role[]> = {
   wall: ["admin", "operator", "planner", "viewer"],
@@ -68,6 +107,7 @@ const access: Record<Page, Role[]> = {
   zones: ["admin"],
   guard: ["admin", "operator", "guard"],
   admin: ["admin"],
+  account: ["admin", "operator", "guard", "planner", "viewer"],
 };
 
 export function may(page: Page, role: Role | undefined = current?.role): boolean {

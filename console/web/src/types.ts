@@ -10,6 +10,10 @@ export interface Session {
   posts: string[] | null;
   csrf?: string;
   must_change: boolean;
+  /** The user has a TOTP second factor on. */
+  totp?: boolean;
+  /** The user's role needs a second factor and they have none yet: only the session routes work. */
+  totp_required?: boolean;
   kind: string;
   expires?: string;
 }
@@ -155,6 +159,7 @@ export interface User {
   role: Role;
   posts: string[] | null;
   must_change: boolean;
+  totp?: boolean;
   locked_until?: string;
   created_at: string;
 }
@@ -188,4 +193,34 @@ export interface CameraTest {
   height?: number;
   elapsed_ms?: number;
   error?: string;
+}
+
+export interface TotpEnrollment {
+  secret: string;
+  uri: string;
+  algorithm?: string;
+  digits?: number;
+  period?: number;
+}
+
+export interface ApiToken {
+  id: number;
+  name: string;
+  user: string;
+  role: Role;
+  scopes: string[] | null;
+  created_at: string;
+  last_used: string | null;
+  revoked_at: string | null;
+}
+
+export interface StoredSnapshot {
+  id: number;
+  camera: string;
+  at: string;
+  by: string;
+  blurred: boolean;
+  width: number;
+  height: number;
+  bytes: number;
 }

@@ -1,6 +1,6 @@
 // #/admin/cameras, #/admin/users, #/admin/audit.
 
-import { del, enc, get, post, put, query } from "../api";
+import { blobURL, del, download, enc, get, post, put, query } from "../api";
 import { loadCameras } from "../cameras";
 import { fill, h, notice } from "../dom";
 import { describe } from "../errors";
@@ -8,7 +8,7 @@ import { fmtTime, t, type Key } from "../i18n";
 import { icon } from "../icons";
 import * as live from "../live";
 import { session } from "../session";
-import type { AuditEntry, Camera, CameraTest, Role, User } from "../types";
+import type { AuditEntry, Camera, CameraTest, Role, StoredSnapshot, User } from "../types";
 import { healthLabel } from "./wall";
 
 const roles: Role[] = ["admin", "operator", "guard", "planner", "viewer"];
@@ -40,12 +40,14 @@ function camerasTab(root: HTMLElement): () => void {
   const tbody = h("tbody", {});
   const msg = h("div", {});
   const rows = new Map<string, { status: HTMLElement; result: HTMLElement }>();
+  const stops: (() => void)[] = [];
   fill(
     root,
     h(
       "section",
       { class: "card", "data-test": "admin-cameras" },
       msg,
+      h("p", { class: "muted small" }, t("admin.snapHelp")),
       h(
         "table",
         { class: "table" },
@@ -54,7 +56,7 @@ function camerasTab(root: HTMLElement): () => void {
       ),
     ),
   );
-  const row = (c: Camera): HTMLElement => {
+  const row = (c: Camera): HTMLElement[] => {
     const status = h("span", { class: "health", "data-status": c.status || "offline" }, healthLabel(c.status));
     const result = h("span", { class: "small", role: "status" });
     const test = h("button", { class: "btn", type: "button", "data-test": "camera-test" }, t("admin.test"));
@@ -74,15 +76,31 @@ function camerasTab(root: HTMLElement): () => void {
       }
     });
     rows.set(c.name, { status, result });
-    return h(
-      "tr",
-      { "data-test": "camera-row", "data-camera": c.name },
-      h("td", {}, h("code", {}, c.name)),
-      h("td", {}, c.title),
-      h("td", {}, status),
-      h("td", {}, c.width ? `${c.width}×${c.height}` : "—"),
-      h("td", {}, h("div", { class: "actions" }, test, h("a", { class: "btn btn-ghost", href: `#/zones/${enc(c.name)}`, "data-test": "camera-zones" }, t("admin.editZones")), result)),
-    );
+    const snaps = snapshotPanel(c, result);
+    stops.push(snaps.destroy);
+    return [
+      h(
+        "tr",
+        { "data-test": "camera-row", "data-camera": c.name },
+        h("td", {}, h("code", {}, c.name)),
+        h("td", {}, c.title),
+        h("td", {}, status),
+        h("td", {}, c.width ? `${c.width}×${c.height}` : "—"),
+        h(
+          "td",
+          {},
+          h(
+            "div",
+            { class: "actions" },
+            test,
+            h("a", { class: "btn btn-ghost", href: `#/zones/${enc(c.name)}`, "data-test": "camera-zones" }, t("admin.editZones")),
+            snaps.controls,
+            result,
+          ),
+        ),
+      ),
+      snaps.row,
+    ];
   };
   const off = live.on("cameras", (states) => {
     for (const [name, r] of rows) {
@@ -96,10 +114,168 @@ function camerasTab(root: HTMLElement): () => void {
   loadCameras()
     .then((list) => {
       if (list.fallback) fill(msg, notice(t("common.missingApi", { path: "/api/v1/cameras" }), "info"));
-      fill(tbody, list.cameras.map(row));
+      fill(tbody, ...list.cameras.map(row));
     })
     .catch((err: unknown) => fill(msg, notice(describe(err, "/api/v1/cameras"))));
-  return off;
+  return () => {
+    off();
+    stops.forEach((f) => f());
+  };
+}
+
+/**
+ * A camera's stored snapshots: the store button with its blur box (for the
+ * camera's row), and a row under it listing them, with a preview.
+ */
+function snapshotPanel(c: Camera, result: HTMLElement): { controls: HTMLElement; row: HTMLElement; destroy: () => void } {
+  const path = `/api/v1/cameras/${enc(c.name)}/snapshots`;
+  const blur = h("input", { type: "checkbox", checked: true, "data-test": "snapshot-blur" });
+  const store = h("button", { class: "btn", type: "button", "data-test": "snapshot-store" }, t("admin.snapStore"));
+  const toggle = h("button", { class: "btn btn-ghost", type: "button", "data-test": "snapshot-toggle", "aria-expanded": "false" }, t("admin.snapshots"));
+  const list = h("tbody", {});
+  const msg = h("div", { "aria-live": "polite" });
+  const preview = h("img", { class: "snapshot-preview", "data-test": "snapshot-image", alt: "", hidden: true });
+  const row = h(
+    "tr",
+    { class: "sub-row", "data-test": "snapshot-panel", "data-camera": c.name, hidden: true },
+    h(
+      "td",
+      { colspan: 5 },
+      h(
+        "div",
+        { class: "snapshot-panel" },
+        h("div", {}, msg, h("table", { class: "table table-compact", "data-test": "snapshot-list" }, h("thead", {}, h("tr", {}, ["#", t("admin.snapAt"), t("admin.snapBy"), t("admin.snapBlur"), t("admin.actions")].map((x) => h("th", {}, x)))), list)),
+        preview,
+      ),
+    ),
+  );
+  let url = "";
+  let shown = 0;
+  let gone = false;
+  const hidePreview = () => {
+    if (url) URL.revokeObjectURL(url);
+    url = "";
+    shown = 0;
+    preview.hidden = true;
+    preview.removeAttribute("src");
+  };
+  const view = async (sn: StoredSnapshot, b: HTMLButtonElement) => {
+    if (shown === sn.id) {
+      hidePreview();
+      paint();
+      return;
+    }
+    b.disabled = true;
+    try {
+      const next = await blobURL(`/api/v1/snapshots/${sn.id}`);
+      if (gone) {
+        URL.revokeObjectURL(next);
+        return;
+      }
+      hidePreview();
+      url = next;
+      shown = sn.id;
+      preview.src = next;
+      preview.alt = `${c.title || c.name} · ${fmtTime(sn.at, true)}`;
+      preview.hidden = false;
+      paint();
+    } catch (err) {
+      fill(msg, notice(describe(err, "GET /api/v1/snapshots/…")));
+    } finally {
+      b.disabled = false;
+    }
+  };
+  let snapshots: StoredSnapshot[] = [];
+  const paint = () => {
+    fill(
+      list,
+      snapshots.length
+        ? snapshots.map((sn) => {
+            const v = h("button", { class: "btn btn-ghost", type: "button", "data-test": "snapshot-view", "aria-pressed": String(shown === sn.id) }, shown === sn.id ? t("admin.snapHide") : t("admin.snapView"));
+            v.addEventListener("click", () => void view(sn, v));
+            const d = h("button", { class: "btn btn-danger", type: "button", "data-test": "snapshot-delete" }, t("common.delete"));
+            d.addEventListener("click", async () => {
+              if (!confirm(t("admin.snapConfirmDelete", { id: sn.id }))) return;
+              d.disabled = true;
+              try {
+                await del(`/api/v1/snapshots/${sn.id}`);
+                if (shown === sn.id) hidePreview();
+                await load();
+              } catch (err) {
+                fill(msg, notice(describe(err, "DELETE /api/v1/snapshots/…")));
+                d.disabled = false;
+              }
+            });
+            return h(
+              "tr",
+              { "data-test": "snapshot-row", "data-snapshot-id": sn.id, "data-blurred": String(sn.blurred) },
+              h("td", {}, String(sn.id)),
+              h("td", { class: "nowrap" }, fmtTime(sn.at, true)),
+              h("td", {}, sn.by),
+              h("td", {}, h("span", { class: `tag ${sn.blurred ? "tag-ok" : "tag-bad"}` }, sn.blurred ? t("admin.snapBlurred") : t("admin.snapClear"))),
+              h("td", {}, h("div", { class: "actions" }, v, d)),
+            );
+          })
+        : h("tr", {}, h("td", { colspan: 5, class: "empty" }, t("admin.snapNone"))),
+    );
+    toggle.textContent = snapshots.length ? `${t("admin.snapshots")} (${snapshots.length})` : t("admin.snapshots");
+  };
+  const load = async () => {
+    try {
+      const res = await get<{ snapshots: StoredSnapshot[] | null }>(path);
+      if (gone) return;
+      snapshots = res.snapshots ?? [];
+      fill(msg);
+    } catch (err) {
+      snapshots = [];
+      fill(msg, notice(describe(err, `GET ${path}`)));
+    }
+    paint();
+  };
+  const open = (on: boolean) => {
+    row.hidden = !on;
+    toggle.setAttribute("aria-expanded", String(on));
+    toggle.setAttribute("aria-pressed", String(on));
+    if (!on) hidePreview();
+  };
+  toggle.addEventListener("click", () => {
+    open(row.hidden);
+    if (!row.hidden) void load();
+  });
+  store.addEventListener("click", async () => {
+    store.disabled = true;
+    result.className = "small muted";
+    result.textContent = t("common.loading");
+    try {
+      const sn = await post<StoredSnapshot>(path, { blur: blur.checked });
+      result.className = "small ok";
+      result.textContent = t("admin.snapStored", { id: sn.id });
+      open(true);
+      await load();
+    } catch (err) {
+      result.className = "small bad";
+      result.textContent = describe(err, `POST ${path}`);
+    } finally {
+      store.disabled = false;
+    }
+  });
+  const controls = h(
+    "span",
+    { class: "snapshot-controls" },
+    h("label", { class: "inline small", title: t("admin.snapBlurTitle") }, blur, t("admin.snapBlur")),
+    store,
+    toggle,
+  );
+  // how many there are, for the toggle's label
+  void load();
+  return {
+    controls,
+    row,
+    destroy: () => {
+      gone = true;
+      hidePreview();
+    },
+  };
 }
 
 function usersTab(root: HTMLElement): () => void {
@@ -168,6 +344,7 @@ function usersTab(root: HTMLElement): () => void {
       h("td", {}, h("strong", {}, u.username), u.must_change ? h("span", { class: "tag" }, t("admin.mustChange")) : null, locked ? h("span", { class: "tag tag-bad" }, t("admin.lockedUntil", { time: fmtTime(u.locked_until, true) })) : null),
       h("td", {}, role),
       h("td", {}, posts),
+      h("td", { "data-test": "user-totp", "data-on": String(Boolean(u.totp)) }, h("span", { class: `tag ${u.totp ? "tag-ok" : ""}` }, u.totp ? t("admin.totpOn") : t("admin.totpOff"))),
       h("td", { class: "muted small" }, fmtTime(u.created_at, true)),
       h(
         "td",
@@ -184,6 +361,14 @@ function usersTab(root: HTMLElement): () => void {
           const res = await post<{ password: string }>(`/api/v1/users/${enc(u.username)}/password`);
           say(oneTime(u.username, res.password));
         }),
+        u.totp && !self
+          ? act(t("admin.resetTotp"), "user-totp-reset", async () => {
+              if (!confirm(t("admin.confirmResetTotp", { user: u.username }))) return;
+              const res = await post<{ removed: boolean }>(`/api/v1/users/${enc(u.username)}/totp/reset`);
+              say(notice(t(res.removed ? "admin.totpReset" : "admin.totpResetNone", { user: u.username }), "info"));
+              await load();
+            })
+          : null,
         locked
           ? act(t("admin.unlock"), "user-unlock", async () => {
               await post(`/api/v1/users/${enc(u.username)}/unlock`);
@@ -226,7 +411,7 @@ function usersTab(root: HTMLElement): () => void {
       h(
         "table",
         { class: "table" },
-        h("thead", {}, h("tr", {}, [t("admin.username"), t("admin.role"), t("admin.posts"), t("admin.createdAt"), t("admin.actions")].map((c) => h("th", {}, c)))),
+        h("thead", {}, h("tr", {}, [t("admin.username"), t("admin.role"), t("admin.posts"), t("admin.totp"), t("admin.createdAt"), t("admin.actions")].map((c) => h("th", {}, c)))),
         tbody,
       ),
     ),
@@ -302,6 +487,7 @@ function auditTab(root: HTMLElement): () => void {
   filterIn.addEventListener("input", paint);
   fill(
     root,
+    exportCard(),
     h(
       "section",
       { class: "card", "data-test": "admin-audit" },
@@ -321,4 +507,49 @@ function auditTab(root: HTMLElement): () => void {
   );
   void load();
   return () => {};
+}
+
+/** Everything held about a period, as a ZIP (GET /api/v1/export). */
+function exportCard(): HTMLElement {
+  const day = 24 * 3600_000;
+  const local = (d: Date) => new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 10);
+  const fromIn = h("input", { type: "date", value: local(new Date(Date.now() - 7 * day)), "data-test": "export-from", "aria-label": t("common.from") });
+  const toIn = h("input", { type: "date", value: local(new Date()), "data-test": "export-to", "aria-label": t("common.to") });
+  const go = h("button", { class: "btn btn-primary", type: "submit", "data-test": "export-all" }, icon("download"), t("admin.exportAll"));
+  const msg = h("div", { "aria-live": "polite", "data-test": "export-msg" });
+  const form = h(
+    "form",
+    { class: "toolbar", novalidate: true },
+    h("label", { class: "inline" }, t("common.from"), fromIn),
+    h("label", { class: "inline" }, t("common.to"), toIn),
+    go,
+  );
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    // whole local days: from the start of the first to the end of the last
+    const from = new Date(`${fromIn.value}T00:00:00`);
+    const to = new Date(new Date(`${toIn.value}T00:00:00`).getTime() + day);
+    if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime()) || to <= from) {
+      fill(msg, notice(t("admin.badPeriod")));
+      return;
+    }
+    go.disabled = true;
+    fill(msg, h("p", { class: "muted" }, t("admin.exporting")));
+    try {
+      const name = await download(`/api/v1/export${query({ from: from.toISOString(), to: to.toISOString() })}`, `flowwatch-export-${fromIn.value}-${toIn.value}.zip`);
+      fill(msg, notice(t("admin.exported", { name }), "info"));
+    } catch (err) {
+      fill(msg, notice(describe(err, "GET /api/v1/export")));
+    } finally {
+      go.disabled = false;
+    }
+  });
+  return h(
+    "section",
+    { class: "card export-card", "data-test": "admin-export" },
+    h("div", { class: "card-head" }, h("h2", {}, t("admin.export"))),
+    h("p", { class: "muted small" }, t("admin.exportHelp")),
+    form,
+    msg,
+  );
 }

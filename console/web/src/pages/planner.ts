@@ -9,8 +9,8 @@ import { icon } from "../icons";
 import { fill, h, notice } from "../dom";
 import { describe } from "../errors";
 import { fmtCount, fmtTime, t, type Key } from "../i18n";
-import { canBacktest } from "../session";
-import type { Alert, BacktestResult, CountSeries, TargetStatus } from "../types";
+import { canBacktest, may } from "../session";
+import type { Alert, BacktestResult, CountSeries, StoredSnapshot, TargetStatus } from "../types";
 
 type RangeKind = "day" | "week" | "custom";
 interface Range {
@@ -20,6 +20,8 @@ interface Range {
 }
 
 const hour = 3600_000;
+/** Data spans up to this long are drawn in seconds (the server's step=auto does so up to an hour). */
+const fineSpan = hour;
 
 function lastHours(kind: RangeKind, hours: number): Range {
   const to = new Date();
@@ -68,6 +70,7 @@ export function renderPlanner(root: HTMLElement): () => void {
   // --- chart
   const chartMsg = h("div", {});
   const chartEl = h("div", { class: "chart", "data-test": "chart" });
+  const zoomNote = h("p", { class: "muted small chart-note", "data-test": "chart-zoom-note", hidden: true });
   const chart: EChartsType = echarts.init(chartEl, undefined, { renderer: "canvas" });
   const resize = new ResizeObserver(() => chart.resize());
   resize.observe(chartEl);
@@ -76,6 +79,7 @@ export function renderPlanner(root: HTMLElement): () => void {
   const camSel = h("select", { "data-test": "heatmap-camera", "aria-label": t("planner.camera") });
   const heatImg = h("img", { class: "heatmap-img", "data-test": "heatmap", alt: t("planner.heatmap") });
   const heatMsg = h("div", {});
+  const heatHint = h("p", { class: "muted small heatmap-hint", "data-test": "heatmap-hint", hidden: true });
   const png = h("a", { class: "btn", "data-test": "export-png", download: "heatmap.png" }, icon("download"), t("planner.exportPng"));
   camSel.addEventListener("change", () => void loadHeatmap());
 
@@ -108,7 +112,7 @@ export function renderPlanner(root: HTMLElement): () => void {
       h("h1", { class: "page-title" }, t("planner.title")),
       h("div", { class: "toolbar" }, h("div", { class: "seg", role: "group" }, rangeBtns), customBox, h("span", { class: "spacer" }), csv),
       targetBox,
-      h("section", { class: "card" }, chartMsg, chartEl),
+      h("section", { class: "card" }, chartMsg, chartEl, zoomNote),
       h(
         "div",
         { class: "planner-row" },
@@ -118,6 +122,7 @@ export function renderPlanner(root: HTMLElement): () => void {
           h("div", { class: "card-head" }, h("h2", {}, t("planner.heatmap")), camSel, h("span", { class: "spacer" }), png),
           heatMsg,
           h("div", { class: "heatmap-box" }, heatImg),
+          heatHint,
         ),
         canBacktest()
           ? h("section", { class: "card" }, h("div", { class: "card-head" }, h("h2", {}, t("planner.backtest"))), btForm, btResult)
@@ -166,13 +171,24 @@ export function renderPlanner(root: HTMLElement): () => void {
       drawChart();
       return;
     }
-    try {
-      const res = await get<{ step: string; series: CountSeries[] | null }>(
-        `/api/v1/counts${query({ target: [...selected], from: range.from.toISOString(), to: range.to.toISOString(), step: "auto" })}`,
+    const counts = (from: number, to: number) =>
+      get<{ step: string; series: CountSeries[] | null }>(
+        `/api/v1/counts${query({ target: [...selected], from: new Date(from).toISOString(), to: new Date(to).toISOString(), step: "auto" })}`,
       );
+    try {
+      const res = await counts(range.from.getTime(), range.to.getTime());
       if (destroyed) return;
       series = res.series ?? [];
       if (series.every((s) => !s.points?.length)) fill(chartMsg, notice(t("planner.noData"), "info"));
+      // A long period answers in minutes; when all its data lies in an hour
+      // or less (a fresh site), that hour again in seconds draws more than a
+      // couple of points. Nothing outside it is lost: it has no data.
+      const win = dataWindow();
+      if (win && win.end - win.start <= fineSpan && range.to.getTime() - range.from.getTime() > fineSpan) {
+        const fine = await counts(win.start, win.end).catch(() => null);
+        if (destroyed) return;
+        if (fine?.series?.some((s) => s.points?.length)) series = fine.series;
+      }
     } catch (err) {
       series = [];
       fill(chartMsg, notice(describe(err, "/api/v1/counts")));
@@ -180,8 +196,54 @@ export function renderPlanner(root: HTMLElement): () => void {
     drawChart();
   };
 
+  /**
+   * The part of the range to show first: the span that has data, with a
+   * margin, when it covers much less than the range (a fresh site's few
+   * minutes in the last 24 h); else the whole range.
+   */
+  const dataWindow = (): { lo: number; hi: number; start: number; end: number } | null => {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const s of series) {
+      for (const p of s.points ?? []) {
+        const at = Date.parse(p.time);
+        if (Number.isNaN(at)) continue;
+        lo = Math.min(lo, at);
+        hi = Math.max(hi, at);
+      }
+    }
+    for (const a of backtest?.alerts ?? []) {
+      for (const at of [Date.parse(a.opened_at), a.resolved_at ? Date.parse(a.resolved_at) : NaN]) {
+        if (Number.isNaN(at)) continue;
+        lo = Math.min(lo, at);
+        hi = Math.max(hi, at);
+      }
+    }
+    const from = range.from.getTime();
+    const to = range.to.getTime();
+    if (!Number.isFinite(lo) || to - from <= 0) return null;
+    const span = hi - lo;
+    if (span > (to - from) * 0.4) return null;
+    const pad = Math.max(span * 0.08, 60_000);
+    let start = Math.max(from, lo - pad);
+    let end = Math.min(to, hi + pad);
+    // at least five minutes, so that a single point is not lost on an empty axis
+    const least = 5 * 60_000;
+    if (end - start < least) {
+      const mid = (start + end) / 2;
+      start = Math.max(from, mid - least / 2);
+      end = Math.min(to, start + least);
+      start = Math.max(from, end - least);
+    }
+    return { lo, hi, start, end };
+  };
+
   const drawChart = () => {
     const alerts = backtest?.alerts ?? [];
+    const win = dataWindow();
+    zoomNote.hidden = !win;
+    zoomNote.textContent = win ? t("planner.zoomed", { from: fmtTime(new Date(win.lo).toISOString(), true), to: fmtTime(new Date(win.hi).toISOString(), true) }) : "";
+    const zoom = win ? { startValue: win.start, endValue: win.end } : {};
     const seriesFor = (a: Alert) => Math.max(0, series.findIndex((s) => s.target === a.target));
     chart.setOption(
       {
@@ -189,11 +251,25 @@ export function renderPlanner(root: HTMLElement): () => void {
         textStyle: { color: "#cbd5e1", fontFamily: fontStack },
         color: ["#38bdf8", "#a78bfa", "#34d399", "#f472b6", "#fbbf24", "#60a5fa", "#f87171", "#2dd4bf"],
         grid: { left: 48, right: 24, top: 40, bottom: 64 },
-        tooltip: { trigger: "axis", valueFormatter: (v: unknown) => (typeof v === "number" ? fmtCount(v) : String(v ?? "")) },
+        // richText: drawn on the canvas. The HTML tooltip writes style=""
+        // attributes into its markup, which the console's CSP refuses.
+        tooltip: {
+          trigger: "axis",
+          renderMode: "richText",
+          backgroundColor: "rgba(15, 23, 42, 0.94)",
+          borderColor: "#334155",
+          borderWidth: 1,
+          padding: [6, 10],
+          textStyle: { color: "#e2e8f0", fontFamily: fontStack, fontSize: 12 },
+          valueFormatter: (v: unknown) => (typeof v === "number" ? fmtCount(v) : String(v ?? "")),
+        },
         legend: { top: 4, textStyle: { color: "#cbd5e1" } },
         xAxis: { type: "time", min: range.from.getTime(), max: range.to.getTime(), axisLine: { lineStyle: { color: "#475569" } } },
         yAxis: { type: "value", min: 0, splitLine: { lineStyle: { color: "#1e293b" } } },
-        dataZoom: [{ type: "inside" }, { type: "slider", height: 20, bottom: 12, borderColor: "#334155" }],
+        dataZoom: [
+          { type: "inside", ...zoom },
+          { type: "slider", height: 20, bottom: 12, borderColor: "#334155", ...zoom },
+        ],
         series: series.map((s, i) => {
           const mine = alerts.filter((a) => seriesFor(a) === i);
           return {
@@ -230,9 +306,27 @@ export function renderPlanner(root: HTMLElement): () => void {
     );
   };
 
+  /** Says how to get the camera's picture behind the heatmap when it has no stored snapshot. */
+  const checkBackground = async (cam: string) => {
+    try {
+      const res = await get<{ snapshots: StoredSnapshot[] | null }>(`/api/v1/cameras/${enc(cam)}/snapshots`);
+      if (destroyed || camSel.value !== cam) return;
+      const none = !(res.snapshots ?? []).length;
+      fill(heatHint, none ? t("planner.noBackground") : null);
+      if (none && may("admin")) {
+        heatHint.append(" ", h("a", { href: "#/admin/cameras", "data-test": "heatmap-hint-link" }, `${t("nav.admin")} → ${t("admin.cameras")}`));
+      }
+      heatHint.hidden = !none;
+    } catch {
+      // an older server, or a role that may not list them: no hint
+      heatHint.hidden = true;
+    }
+  };
+
   const loadHeatmap = async () => {
     const cam = camSel.value;
     if (!cam) return;
+    void checkBackground(cam);
     const q = query({ from: range.from.toISOString(), to: range.to.toISOString() });
     png.href = `/api/v1/heatmaps/${enc(cam)}${q}&download=1`;
     fill(heatMsg, h("p", { class: "muted" }, t("common.loading")));
