@@ -285,19 +285,28 @@ func (a *Auth) enrollTOTP(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// totpCodeRequest admits a session's request {"code"} to what (to its
+// second factor) and reads it; ok false when it has answered already.
+func (a *Auth) totpCodeRequest(w http.ResponseWriter, r *http.Request, what string) (res authResult, client string, req codeRequest, ok bool) {
+	res, ok = a.guard(w, r)
+	if !ok || !sessionOnly(w, res, what) {
+		return res, "", req, false
+	}
+	client = clientKey(r)
+	if !a.admit(w, client) {
+		return res, client, req, false
+	}
+	if !readAuthBody(w, r, &req) {
+		return res, client, req, false
+	}
+	return res, client, req, true
+}
+
 // confirmTOTP serves POST /api/v1/session/totp/confirm {"code"}: a code
 // of the pending secret turns it on.
 func (a *Auth) confirmTOTP(w http.ResponseWriter, r *http.Request) {
-	res, ok := a.guard(w, r)
-	if !ok || !sessionOnly(w, res, "set up a second factor") {
-		return
-	}
-	client := clientKey(r)
-	if !a.admit(w, client) {
-		return
-	}
-	var req codeRequest
-	if !readAuthBody(w, r, &req) {
+	res, client, req, ok := a.totpCodeRequest(w, r, "set up a second factor")
+	if !ok {
 		return
 	}
 	ctx := r.Context()
@@ -335,16 +344,8 @@ func (a *Auth) confirmTOTP(w http.ResponseWriter, r *http.Request) {
 // their second factor off, proving it with a code (a pending one goes
 // without). A wrong code counts as a failed login.
 func (a *Auth) removeTOTP(w http.ResponseWriter, r *http.Request) {
-	res, ok := a.guard(w, r)
-	if !ok || !sessionOnly(w, res, "remove a second factor") {
-		return
-	}
-	client := clientKey(r)
-	if !a.admit(w, client) {
-		return
-	}
-	var req codeRequest
-	if !readAuthBody(w, r, &req) {
+	res, client, req, ok := a.totpCodeRequest(w, r, "remove a second factor")
+	if !ok {
 		return
 	}
 	ctx := r.Context()

@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/pion/ice/v4"
-	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
 
 	"flowwatch/ingest"
@@ -175,41 +173,7 @@ func newWHEPFuzzEndpoint(tb testing.TB) (*WHEP, *httptest.Server, string) {
 // newWHEPClient makes it; the connection is closed with tb.
 func whepFuzzOffer(tb testing.TB, video, audio bool) string {
 	tb.Helper()
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		tb.Fatal(err)
-	}
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	pc := newWHEPPeer(tb)
 	tb.Cleanup(func() { _ = pc.GracefulClose() })
-	recv := webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}
-	kinds := map[webrtc.RTPCodecType]bool{webrtc.RTPCodecTypeVideo: video, webrtc.RTPCodecTypeAudio: audio}
-	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if kinds[kind] {
-			if _, err := pc.AddTransceiverFromKind(kind, recv); err != nil {
-				tb.Fatal(err)
-			}
-		}
-	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		tb.Fatal(err)
-	}
-	select {
-	case <-gathered:
-	case <-time.After(5 * time.Second):
-		tb.Fatal("client ICE gathering did not finish in 5 s")
-	}
-	return pc.LocalDescription().SDP
+	return whepClientOffer(tb, pc, video, audio)
 }

@@ -266,9 +266,17 @@ type whepViewer struct {
 // complete with candidates.
 func newWHEPClient(t *testing.T, video, audio bool) (*webrtc.PeerConnection, string) {
 	t.Helper()
+	pc := newWHEPPeer(t)
+	return pc, whepClientOffer(t, pc, video, audio)
+}
+
+// newWHEPPeer makes a pion PeerConnection with the default codecs and
+// ICE on loopback (UDP4, no mDNS) only.
+func newWHEPPeer(tb testing.TB) *webrtc.PeerConnection {
+	tb.Helper()
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
@@ -277,33 +285,41 @@ func newWHEPClient(t *testing.T, video, audio bool) (*webrtc.PeerConnection, str
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return pc
+}
+
+// whepClientOffer adds recvonly transceivers for video and/or audio to pc
+// and returns its offer, set as local description, once ICE gathering is
+// complete.
+func whepClientOffer(tb testing.TB, pc *webrtc.PeerConnection, video, audio bool) string {
+	tb.Helper()
 	recv := webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}
 	if video {
 		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, recv); err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
 	if audio {
 		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, recv); err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	gathered := webrtc.GatheringCompletePromise(pc)
 	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	select {
 	case <-gathered:
 	case <-time.After(5 * time.Second):
-		t.Fatal("client ICE gathering did not finish in 5 s")
+		tb.Fatal("client ICE gathering did not finish in 5 s")
 	}
-	return pc, pc.LocalDescription().SDP
+	return pc.LocalDescription().SDP
 }
 
 var whepLocation = regexp.MustCompile(`^/whep/gate/[0-9a-f]{32}$`)

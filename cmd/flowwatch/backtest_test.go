@@ -14,12 +14,20 @@ import (
 	"flowwatch/internal/store"
 )
 
-func TestBacktestCommand(t *testing.T) {
-	dir := t.TempDir()
+// openDataStore opens, creating it when missing, the store of the --data
+// folder dir; the caller closes it.
+func openDataStore(t *testing.T, dir string) *store.Store {
+	t.Helper()
 	db, err := store.Open(filepath.Join(dir, "flowwatch.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return db
+}
+
+func TestBacktestCommand(t *testing.T) {
+	dir := t.TempDir()
+	db := openDataStore(t, dir)
 	// ten minutes of the demo's square at 190 of 220 places (86%)
 	start := time.Now().Add(-time.Hour).Truncate(time.Second)
 	var vals []store.CountValue

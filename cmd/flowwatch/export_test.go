@@ -20,10 +20,7 @@ import (
 
 func TestExportCommandWritesThePeriodOnly(t *testing.T) {
 	dir := t.TempDir()
-	db, err := store.Open(filepath.Join(dir, "flowwatch.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openDataStore(t, dir)
 	ctx := context.Background()
 	base := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 	// inside 2026-03-02: three seconds of counts, an audit entry, a
@@ -97,10 +94,7 @@ func TestExportCommandWritesThePeriodOnly(t *testing.T) {
 		t.Error("the day before's snapshot was exported")
 	}
 	// the export is audited, and no temporary file is left
-	db, err = store.Open(filepath.Join(dir, "flowwatch.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db = openDataStore(t, dir)
 	defer db.Close()
 	if entries, err := db.AuditEntries(ctx, store.AuditFilter{Action: "export.all"}); err != nil || len(entries) != 1 ||
 		!strings.Contains(entries[0].Detail, "2026-03-02T00:00:00Z to 2026-03-03T00:00:00Z") {

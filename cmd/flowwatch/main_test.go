@@ -74,6 +74,21 @@ func TestServeRefusesBadConfigWithFileAndLine(t *testing.T) {
 	}
 }
 
+// awaitServeStop cancels a serve run with cancel and waits up to seconds
+// for its answer on done: an error, or no answer in time, fails t.
+func awaitServeStop(t *testing.T, cancel context.CancelFunc, done <-chan error, seconds int) {
+	t.Helper()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	case <-time.After(time.Duration(seconds) * time.Second):
+		t.Errorf("serve did not stop within %d s of cancel", seconds)
+	}
+}
+
 // TestServeIngestsSimulatedCamera runs serve with its built-in simulator
 // serving a short clip, and checks through /healthz and /metrics that the
 // camera goes live and frames are decoded for analysis.
@@ -116,17 +131,7 @@ cameras:
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve", "-c", cfgPath}, io.Discard, t.Output()) }()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve returned %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("serve did not stop within 10 s of cancel")
-		}
-	}()
+	defer awaitServeStop(t, cancel, done, 10)
 
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	frames := regexp.MustCompile(`(?m)^flowwatch_analysis_frames_total\{camera="gate"\} (\d+)$`)
@@ -212,17 +217,7 @@ func startDemo(t *testing.T, edit func(yaml string) string) (base, dir string, s
 		done <- run(ctx, []string{"serve", "-c", cfgPath, "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort),
 			"--data", filepath.Join(dir, "data")}, io.Discard, io.Discard)
 	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("serve did not stop within 15 s of cancel")
-		}
-	})
+	t.Cleanup(func() { awaitServeStop(t, cancel, done, 15) })
 	return fmt.Sprintf("http://127.0.0.1:%d", httpPort), dir, start
 }
 

@@ -89,6 +89,32 @@ func secretsSite(action string, args []string, stderr io.Writer) (*config.Config
 	return cfg, sf, rest, nil
 }
 
+// secretsSiteNoArgs is secretsSite for an action that takes no positional
+// arguments.
+func secretsSiteNoArgs(action string, args []string, stderr io.Writer) (*config.Config, siteFlags, error) {
+	cfg, sf, rest, err := secretsSite(action, args, stderr)
+	if err != nil {
+		return nil, sf, err
+	}
+	if len(rest) > 0 {
+		return nil, sf, fmt.Errorf("secrets %s: unexpected arguments %q", action, rest)
+	}
+	return cfg, sf, nil
+}
+
+// secretsSiteName is secretsSite for an action on one secret, named by
+// the one positional argument; note adds to the error's advice.
+func secretsSiteName(action, note string, args []string, stderr io.Writer) (*config.Config, string, error) {
+	cfg, _, rest, err := secretsSite(action, args, stderr)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(rest) != 1 {
+		return nil, "", fmt.Errorf("secrets %s: give one secret NAME%s, got %d arguments", action, note, len(rest))
+	}
+	return cfg, rest[0], nil
+}
+
 // openSecretStore opens (creating when missing) the site's database, for
 // an action that stores secrets before serve ever ran.
 func openSecretStore(cfg *config.Config) (*store.Store, error) {
@@ -130,14 +156,10 @@ func sealAll(box *secrets.Box, values map[string]string, names []string) ([]stor
 
 // secretsSet stores the value read from stdin as the secret NAME.
 func secretsSet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, _, rest, err := secretsSite("set", args, stderr)
+	cfg, name, err := secretsSiteName("set", " (the value is read from stdin, never from the command line)", args, stderr)
 	if err != nil {
 		return err
 	}
-	if len(rest) != 1 {
-		return fmt.Errorf("secrets set: give one secret NAME (the value is read from stdin, never from the command line), got %d arguments", len(rest))
-	}
-	name := rest[0]
 	if err := secrets.CheckName(name); err != nil {
 		return fmt.Errorf("secrets set: %w", err)
 	}
@@ -186,12 +208,9 @@ func secretsSet(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // secretsList prints the stored secrets' names, keys and update times,
 // and what in the config refers to each; never a value.
 func secretsList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, _, rest, err := secretsSite("list", args, stderr)
+	cfg, _, err := secretsSiteNoArgs("list", args, stderr)
 	if err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return fmt.Errorf("secrets list: unexpected arguments %q", rest)
 	}
 	db, err := openExistingStore("secrets list", cfg)
 	if err != nil {
@@ -233,12 +252,9 @@ func secretsList(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // secretsRotate seals again, with the current key, every secret sealed
 // with an older one (listed after it in the key variable or file).
 func secretsRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, _, rest, err := secretsSite("rotate", args, stderr)
+	cfg, _, err := secretsSiteNoArgs("rotate", args, stderr)
 	if err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return fmt.Errorf("secrets rotate: unexpected arguments %q", rest)
 	}
 	box, err := secrets.FromEnv(nil)
 	if err != nil {
@@ -285,14 +301,10 @@ func secretsRotate(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 // secretsDelete removes a stored secret.
 func secretsDelete(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, _, rest, err := secretsSite("delete", args, stderr)
+	cfg, name, err := secretsSiteName("delete", "", args, stderr)
 	if err != nil {
 		return err
 	}
-	if len(rest) != 1 {
-		return fmt.Errorf("secrets delete: give one secret NAME, got %d arguments", len(rest))
-	}
-	name := rest[0]
 	for _, r := range secretRefs(cfg) {
 		if r.name == name {
 			return fmt.Errorf("secrets delete %s: %s still refers to it", name, r.owner)
@@ -489,12 +501,9 @@ type importMove struct {
 // secretsImport moves the config's clear secrets into the encrypted store
 // and rewrites the config with references.
 func secretsImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, sf, rest, err := secretsSite("import", args, stderr)
+	cfg, sf, err := secretsSiteNoArgs("import", args, stderr)
 	if err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return fmt.Errorf("secrets import: unexpected arguments %q", rest)
 	}
 	if *sf.cfgPath == "" {
 		return errors.New("secrets import: name the config file to rewrite with -c")

@@ -203,15 +203,7 @@ notify:
 			return
 		}
 		stopped = true
-		stopServe()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("serve did not stop within 15 s of cancel")
-		}
+		awaitServeStop(t, stopServe, done, 15)
 	}
 	defer stop()
 

@@ -142,14 +142,27 @@ func (s *Store) Counts(ctx context.Context, target event.Target, from, to time.T
 // second, by target. The points are read as fn takes them, not loaded all
 // at once. An error from fn stops the replay and is returned, wrapped.
 func (s *Store) ReplayCounts(ctx context.Context, from, to time.Time, fn func(event.CountPoint) error) error {
-	fail := func(err error) error {
-		return fmt.Errorf("store: replay counts from %s to %s: %w",
-			from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), err)
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT target, t, count, min, max, samples FROM counts_1s
-WHERE t >= ? AND t < ? ORDER BY t, target`, ceilUnix(from), ceilUnix(to))
+	err := s.eachCountPoint(ctx, `SELECT target, t, count, min, max, samples FROM counts_1s
+WHERE t >= ? AND t < ? ORDER BY t, target`, from, to, func(p event.CountPoint) error {
+		if err := fn(p); err != nil {
+			return fmt.Errorf("point of %q at %s: %w", p.Target, p.Time.Format(time.RFC3339), err)
+		}
+		return nil
+	})
 	if err != nil {
-		return fail(err)
+		return periodError("replay counts", from, to, err)
+	}
+	return nil
+}
+
+// eachCountPoint runs query, whose columns are target, t, count, min, max
+// and samples and whose arguments are from and to in Unix seconds
+// (rounded up), and calls fn with each row's point; its errors, fn's
+// included, come back unwrapped.
+func (s *Store) eachCountPoint(ctx context.Context, query string, from, to time.Time, fn func(event.CountPoint) error) error {
+	rows, err := s.db.QueryContext(ctx, query, ceilUnix(from), ceilUnix(to))
+	if err != nil {
+		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -159,18 +172,14 @@ WHERE t >= ? AND t < ? ORDER BY t, target`, ceilUnix(from), ceilUnix(to))
 			t      int64
 		)
 		if err := rows.Scan(&target, &t, &p.Count, &p.Min, &p.Max, &p.Samples); err != nil {
-			return fail(err)
+			return err
 		}
-		p.Target = event.Target(target)
-		p.Time = time.Unix(t, 0).UTC()
+		p.Target, p.Time = event.Target(target), time.Unix(t, 0).UTC()
 		if err := fn(p); err != nil {
-			return fail(fmt.Errorf("point of %q at %s: %w", p.Target, p.Time.Format(time.RFC3339), err))
+			return err
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return fail(err)
-	}
-	return nil
+	return rows.Err()
 }
 
 // CountTargets returns the targets that have one-minute rollups stored, in

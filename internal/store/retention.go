@@ -287,27 +287,8 @@ func periodError(what string, from, to time.Time, err error) error {
 // starting at or after from and before to, ordered by time and then
 // target; Count is the mean over the minute.
 func (s *Store) EachRollup(ctx context.Context, from, to time.Time, fn func(event.CountPoint) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT target, t, sum / samples, min, max, samples FROM counts_1m
-WHERE t >= ? AND t < ? ORDER BY t, target`, ceilUnix(from), ceilUnix(to))
-	if err != nil {
-		return periodError("count rollups", from, to, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			p      event.CountPoint
-			target string
-			t      int64
-		)
-		if err := rows.Scan(&target, &t, &p.Count, &p.Min, &p.Max, &p.Samples); err != nil {
-			return periodError("count rollups", from, to, err)
-		}
-		p.Target, p.Time = event.Target(target), time.Unix(t, 0).UTC()
-		if err := fn(p); err != nil {
-			return periodError("count rollups", from, to, err)
-		}
-	}
-	if err := rows.Err(); err != nil {
+	if err := s.eachCountPoint(ctx, `SELECT target, t, sum / samples, min, max, samples FROM counts_1m
+WHERE t >= ? AND t < ? ORDER BY t, target`, from, to, fn); err != nil {
 		return periodError("count rollups", from, to, err)
 	}
 	return nil

@@ -84,26 +84,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?)`, sn.Camera, sn.At.UnixMilli(), sn.By, sn.Blurred, 
 // Snapshots returns the camera's stored snapshots, newest first, at most
 // limit of them (all when limit ≤ 0).
 func (s *Store) Snapshots(ctx context.Context, camera string, limit int) ([]Snapshot, error) {
-	q := "SELECT " + snapshotColumns + " FROM snapshots WHERE camera = ? ORDER BY id DESC"
-	args := []any{camera}
-	if limit > 0 {
-		q += " LIMIT ?"
-		args = append(args, limit)
-	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	out, err := cameraNewest(ctx, s, []Snapshot{}, "SELECT "+snapshotColumns+" FROM snapshots", camera, limit,
+		func(row rowScanner) (Snapshot, error) { return scanSnapshot(row, nil) })
 	if err != nil {
-		return nil, fmt.Errorf("store: snapshots of camera %q: %w", camera, err)
-	}
-	defer rows.Close()
-	out := []Snapshot{}
-	for rows.Next() {
-		sn, err := scanSnapshot(rows, nil)
-		if err != nil {
-			return nil, fmt.Errorf("store: snapshots of camera %q: %w", camera, err)
-		}
-		out = append(out, sn)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: snapshots of camera %q: %w", camera, err)
 	}
 	return out, nil

@@ -155,7 +155,18 @@ func (s *Store) ZoneLayouts(ctx context.Context) (map[string]ZoneLayout, error) 
 // ZoneLayoutHistory returns the camera's saved layouts, newest first, at
 // most limit of them (all when limit ≤ 0).
 func (s *Store) ZoneLayoutHistory(ctx context.Context, camera string, limit int) ([]ZoneLayout, error) {
-	q := "SELECT " + zoneLayoutColumns + " FROM zone_layouts WHERE camera = ? ORDER BY id DESC"
+	out, err := cameraNewest(ctx, s, nil, "SELECT "+zoneLayoutColumns+" FROM zone_layouts", camera, limit, scanZoneLayout)
+	if err != nil {
+		return nil, fmt.Errorf("store: zone layout history of camera %q: %w", camera, err)
+	}
+	return out, nil
+}
+
+// cameraNewest appends to out the rows of selectFrom ("SELECT … FROM
+// table") of the camera, newest (highest id) first, at most limit of them
+// (all when limit ≤ 0), each read by scan; its errors come back unwrapped.
+func cameraNewest[T any](ctx context.Context, s *Store, out []T, selectFrom, camera string, limit int, scan func(rowScanner) (T, error)) ([]T, error) {
+	q := selectFrom + " WHERE camera = ? ORDER BY id DESC"
 	args := []any{camera}
 	if limit > 0 {
 		q += " LIMIT ?"
@@ -163,19 +174,18 @@ func (s *Store) ZoneLayoutHistory(ctx context.Context, camera string, limit int)
 	}
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("store: zone layout history of camera %q: %w", camera, err)
+		return nil, err
 	}
 	defer rows.Close()
-	var out []ZoneLayout
 	for rows.Next() {
-		l, err := scanZoneLayout(rows)
+		v, err := scan(rows)
 		if err != nil {
-			return nil, fmt.Errorf("store: zone layout history of camera %q: %w", camera, err)
+			return nil, err
 		}
-		out = append(out, l)
+		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: zone layout history of camera %q: %w", camera, err)
+		return nil, err
 	}
 	return out, nil
 }

@@ -39,6 +39,15 @@ export function fill(el: Node, ...children: (Child | Child[])[]): void {
   append(el, children);
 }
 
+/** A table with a header row of heads and the body tbody, scrolling sideways when too wide. */
+export function scrollTable(heads: string[], tbody: HTMLTableSectionElement): HTMLElement {
+  return h(
+    "div",
+    { class: "table-scroll" },
+    h("table", { class: "table" }, h("thead", {}, h("tr", {}, heads.map((c) => h("th", {}, c)))), tbody),
+  );
+}
+
 export function notice(text: string, kind: "error" | "info" = "error"): HTMLElement {
   return h("div", { class: `notice notice-${kind}`, role: kind === "error" ? "alert" : "status" }, text);
 }

@@ -3,7 +3,7 @@
 
 import { ApiError, del, enc, get, post, query } from "../api";
 import { cleanCode, codeInput, copyButton, totpSetup } from "../components/totp";
-import { fill, h, notice } from "../dom";
+import { fill, h, notice, scrollTable } from "../dom";
 import { describe } from "../errors";
 import { fmtTime, t, type Key } from "../i18n";
 import { changePassword, limited, removeTotp, session } from "../session";
@@ -243,20 +243,7 @@ function tokensCard(card: HTMLElement, s: Session, gone: () => boolean): void {
     h("p", { class: "muted small" }, t("account.tokensHelp")),
     form,
     msg,
-    h(
-      "div",
-      { class: "table-scroll" },
-      h(
-        "table",
-        { class: "table" },
-        h(
-          "thead",
-          {},
-          h("tr", {}, [t("admin.name"), t("account.tokenRole"), t("account.tokenScopesHead"), t("account.created"), t("account.lastUsed"), t("admin.actions")].map((c) => h("th", {}, c))),
-        ),
-        tbody,
-      ),
-    ),
+    scrollTable([t("admin.name"), t("account.tokenRole"), t("account.tokenScopesHead"), t("account.created"), t("account.lastUsed"), t("admin.actions")], tbody),
   );
   void load();
 }

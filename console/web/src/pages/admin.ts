@@ -2,7 +2,7 @@
 
 import { blobURL, del, download, enc, get, post, put, query } from "../api";
 import { loadCameras } from "../cameras";
-import { fill, h, notice } from "../dom";
+import { fill, h, notice, scrollTable } from "../dom";
 import { describe } from "../errors";
 import { fmtTime, t, type Key } from "../i18n";
 import { icon } from "../icons";
@@ -493,16 +493,7 @@ function auditTab(root: HTMLElement): () => void {
       { class: "card", "data-test": "admin-audit" },
       form,
       msg,
-      h(
-        "div",
-        { class: "table-scroll" },
-        h(
-          "table",
-          { class: "table" },
-          h("thead", {}, h("tr", {}, [t("admin.at"), t("admin.actor"), t("admin.action"), t("admin.target"), t("admin.detail"), t("admin.remote")].map((c) => h("th", {}, c)))),
-          tbody,
-        ),
-      ),
+      scrollTable([t("admin.at"), t("admin.actor"), t("admin.action"), t("admin.target"), t("admin.detail"), t("admin.remote")], tbody),
     ),
   );
   void load();
