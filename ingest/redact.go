@@ -49,15 +49,13 @@ func redactURLs(s string) string {
 		rest = rest[authStart:]
 
 		// The userinfo ends at the last '@' of the address, which itself
-		// ends at white space, a quote or the next URL: a password may hold
-		// '/', '?' or '#' that a sloppy client left unescaped. When a path
-		// holds an '@' this over-redacts, which is the safe side.
+		// ends at white space or a quote: a password may hold '/', '?',
+		// '#' or even "://" that a sloppy client left unescaped. When a
+		// path, or a second URL run on without a space, holds an '@' this
+		// over-redacts, which is the safe side.
 		authEnd := strings.IndexAny(rest, " \t\n\"'")
 		if authEnd < 0 {
 			authEnd = len(rest)
-		}
-		if next := strings.Index(rest[:authEnd], "://"); next >= 0 {
-			authEnd = next
 		}
 		authority := rest[:authEnd]
 		at := strings.LastIndexByte(authority, '@')

@@ -23,6 +23,8 @@ func FuzzRedactURL(f *testing.F) {
 		{"", "", "only-pass", "h:notaport", ""},
 		{"", "u", "12:34", "[::1]:8554", "/cam"},
 		{"", "u", "%zz%", "h", "/"},
+		{"", "admin", "//0001", "0", ""},
+		{"", "admin", "a://b", "10.0.0.1", "/s"},
 	} {
 		f.Add(c[0], c[1], c[2], c[3], c[4])
 	}
@@ -34,9 +36,8 @@ func FuzzRedactURL(f *testing.F) {
 		// A user and password as typed into a URL: no '@' (the
 		// userinfo ends at the last one, so a host or path with one
 		// only over-redacts), no white space or quote (which end a URL
-		// in text), no "://" (which starts the next URL), and a user
-		// without ':' (which ends it).
-		typed := func(s string) bool { return !strings.ContainsAny(s, "@ \t\n\"'") && !strings.Contains(s, "://") }
+		// in text), and a user without ':' (which ends it).
+		typed := func(s string) bool { return !strings.ContainsAny(s, "@ \t\n\"'") }
 		if password == "" || !typed(password) || !typed(user) || strings.Contains(user, ":") {
 			return
 		}
@@ -61,6 +62,11 @@ func FuzzRedactURL(f *testing.F) {
 		case err != nil && strings.Contains(err.Error(), password):
 			t.Fatalf("NewRTSPSource(%q): error %q shows the password %q", url, err, password)
 		case err == nil && strings.Contains(src.String(), password):
+			// the shown form escapes odd host and path bytes, whose
+			// escapes may spell the password by chance
+			if clean, err := NewRTSPSource(RTSPConfig{URL: shown[len(before):]}); err == nil && strings.Contains(clean.String(), password) {
+				return
+			}
 			t.Fatalf("NewRTSPSource(%q).String() = %q shows the password %q", url, src, password)
 		}
 	})
