@@ -139,7 +139,8 @@ func FuzzSplitAccessUnits(f *testing.F) {
 					sps = true
 				case h264.NALUTypePPS:
 					pps = true
-				case h264.NALUTypeIDR, h264.NALUTypeNonIDR:
+				case h264.NALUTypeNonIDR, h264.NALUTypeDataPartitionA, h264.NALUTypeDataPartitionB,
+					h264.NALUTypeDataPartitionC, h264.NALUTypeIDR: // every VCL type, data partitions included
 					vcl = true
 				case h264.NALUTypeAccessUnitDelimiter:
 					t.Fatalf("access unit %d keeps a delimiter", i)
