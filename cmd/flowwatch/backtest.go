@@ -76,14 +76,19 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
-// parseWhen reads an RFC 3339 time or a duration before now.
+// parseWhen reads a --from or --to value, the same for every command: an
+// RFC 3339 time, a date (YYYY-MM-DD, its midnight UTC), or a duration
+// before now such as 24h.
 func parseWhen(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
 		return t, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
-		return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time nor a duration ago such as 24h", s)
+		return time.Time{}, fmt.Errorf("want an RFC 3339 time, a date YYYY-MM-DD or a duration ago such as 24h, got %q", s)
 	}
 	return now.Add(-d), nil
 }

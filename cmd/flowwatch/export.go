@@ -22,8 +22,8 @@ import (
 func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("export", stderr)
 	sf := addSiteFlags(fs)
-	fromFlag := fs.String("from", "", "start of the period, `time` RFC 3339 or YYYY-MM-DD (UTC), included")
-	toFlag := fs.String("to", "", "end of the period, `time` RFC 3339 or YYYY-MM-DD (UTC), excluded")
+	fromFlag := fs.String("from", "", "start of the period, included: an RFC 3339 `time`, a date YYYY-MM-DD (UTC) or a duration ago such as 24h")
+	toFlag := fs.String("to", "", "end of the period, excluded: an RFC 3339 `time`, a date YYYY-MM-DD (UTC) or a duration ago (0s: now)")
 	out := fs.String("out", "", "the ZIP `file` to write")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
@@ -37,13 +37,14 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case *out == "":
 		return errors.New("export: --out is needed")
 	}
-	from, err := exportTime("--from", *fromFlag)
+	now := time.Now()
+	from, err := parseWhen(*fromFlag, now)
 	if err != nil {
-		return err
+		return fmt.Errorf("export: --from: %w", err)
 	}
-	to, err := exportTime("--to", *toFlag)
+	to, err := parseWhen(*toFlag, now)
 	if err != nil {
-		return err
+		return fmt.Errorf("export: --to: %w", err)
 	}
 	if !to.After(from) {
 		return fmt.Errorf("export: --to %s must come after --from %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
@@ -93,16 +94,4 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "  %-40s %8d rows %10d bytes\n", f.Name, f.Rows, f.Bytes)
 	}
 	return nil
-}
-
-// exportTime parses a --from or --to value: an RFC 3339 time, or a date
-// (YYYY-MM-DD) meaning its midnight UTC.
-func exportTime(flag, v string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t.UTC(), nil
-	}
-	if t, err := time.Parse(time.DateOnly, v); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("export: %s: want an RFC 3339 time or a date YYYY-MM-DD, got %q", flag, v)
 }

@@ -114,7 +114,7 @@ func TestExportCommandErrors(t *testing.T) {
 	}{
 		{[]string{"--from", "2026-03-02", "--to", "2026-03-03"}, "--out"},
 		{[]string{"--to", "2026-03-03", "--out", out}, "--from and --to"},
-		{[]string{"--from", "yesterday", "--to", "2026-03-03", "--out", out}, `--from: want an RFC 3339 time or a date YYYY-MM-DD, got "yesterday"`},
+		{[]string{"--from", "yesterday", "--to", "2026-03-03", "--out", out}, `--from: want an RFC 3339 time, a date YYYY-MM-DD or a duration ago such as 24h, got "yesterday"`},
 		{[]string{"--from", "2026-03-03", "--to", "2026-03-02", "--out", out}, "must come after"},
 		{[]string{"--from", "2026-03-02", "--to", "2026-03-03", "--out", out, "extra"}, "unexpected"},
 		{[]string{"--data", filepath.Join(dir, "none"), "--from", "2026-03-02", "--to", "2026-03-03", "--out", out}, "no stored data"},
