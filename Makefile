@@ -55,7 +55,7 @@ model: deps build
 
 ## fuzz: each fuzz target for a while (FUZZTIME, default 10m), then a table of executions and crashes
 FUZZTIME ?= 10m
-fuzz: deps
+fuzz: setup
 	bash scripts/fuzz.sh $(FUZZTIME)
 
 clean:
