@@ -16,6 +16,7 @@ import (
 	"flowwatch/ingest"
 	"flowwatch/internal/config"
 	"flowwatch/internal/event"
+	"flowwatch/internal/netguard"
 	"flowwatch/internal/store"
 )
 
@@ -226,7 +227,8 @@ func (c *camerasAPI) test(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusTooManyRequests, "%d camera tests are running; retry when one ends", maxCameraTests)
 		return
 	}
-	res := probeCamera(r.Context(), cc, c.testTimeout, c.log)
+	guard := netguard.Policy{AllowLoopback: c.site.Security.AllowLoopback}
+	res := probeCamera(r.Context(), cc, guard.Dialer().DialContext, c.testTimeout, c.log)
 	detail := fmt.Sprintf("ok: %s %dx%d in %d ms", res.Codec, res.Width, res.Height, res.ElapsedMS)
 	if !res.OK {
 		detail = fmt.Sprintf("failed in %d ms: %s", res.ElapsedMS, res.Error)
@@ -239,8 +241,10 @@ func (c *camerasAPI) test(w http.ResponseWriter, r *http.Request) {
 // probeCamera connects to the camera as configured (URL, credentials,
 // transport), sets up its video and waits, at most timeout, until its codec
 // and picture size are known. Nothing it answers holds the URL's or the
-// camera's password.
-func probeCamera(ctx context.Context, cc config.Camera, timeout time.Duration, log *slog.Logger) cameraTest {
+// camera's password. dial opens the connection; the route passes the SSRF
+// guard's, so a camera name that now resolves to a refused address is not
+// reached.
+func probeCamera(ctx context.Context, cc config.Camera, dial ingest.DialFunc, timeout time.Duration, log *slog.Logger) cameraTest {
 	start := time.Now()
 	res := cameraTest{}
 	secrets := append([]string{cc.Password}, urlPasswords(cc.URL)...)
@@ -253,7 +257,7 @@ func probeCamera(ctx context.Context, cc config.Camera, timeout time.Duration, l
 		return res
 	}
 	src, err := ingest.NewRTSPSource(ingest.RTSPConfig{URL: cc.URL, Username: cc.Username, Password: cc.Password,
-		Transport: ingest.Transport(cc.Transport), RequestTimeout: timeout, Logger: log})
+		Transport: ingest.Transport(cc.Transport), RequestTimeout: timeout, Logger: log, Dial: dial})
 	if err != nil {
 		return finish(err)
 	}

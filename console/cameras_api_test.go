@@ -8,12 +8,14 @@ import (
 	"image/jpeg"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -119,8 +121,18 @@ var cameraSiteUsers = map[string]string{
 // API token, and the user "temp" (a viewer) to be changed.
 func newCameraSite(t *testing.T) (*apiSite, *cameraViews, *Auth) {
 	t.Helper()
+	return newCameraSiteEdited(t, nil)
+}
+
+// newCameraSiteEdited is newCameraSite with its parsed configuration
+// changed by edit, when set, before the server starts.
+func newCameraSiteEdited(t *testing.T, edit func(*config.Config)) (*apiSite, *cameraViews, *Auth) {
+	t.Helper()
 	sp := newSiteParts(t, cameraSiteYAML)
 	cfg, db, log, auth := sp.cfg, sp.db, sp.log, sp.auth
+	if edit != nil {
+		edit(cfg)
+	}
 	views := &cameraViews{}
 	s := New(Config{Listen: "127.0.0.1:0", Auth: auth, Store: db, Site: cfg, Cameras: views, Snapshots: views,
 		LiveDensity: views, Zones: views, CameraTestTimeout: 5 * time.Second, Logger: log})
@@ -336,7 +348,7 @@ func TestCameraConnectionTestAgainstTheSimulator(t *testing.T) {
 		{"no such path", config.Camera{Name: "e", URL: withPass + "-missing", Transport: "tcp"}, false, []string{password}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			res := probeCamera(context.Background(), c.cam, 5*time.Second, quiet)
+			res := probeCamera(context.Background(), c.cam, nil, 5*time.Second, quiet)
 			t.Logf("%+v", res)
 			if res.OK != c.ok {
 				t.Fatalf("ok = %v, want %v: %+v", res.OK, c.ok, res)
@@ -387,5 +399,48 @@ func TestCameraConnectionTestRouteRedactsAndAudits(t *testing.T) {
 	var buf bytes.Buffer
 	if err := encodeJPEG(&buf, &ingest.Frame{Width: 4, Height: 4, Stride: 12, Pix: make([]byte, 8)}); err == nil {
 		t.Error("a frame shorter than its size encodes")
+	}
+}
+
+// TestCameraConnectionTestPassesTheSSRFGuard: the connection test dials
+// through the SSRF guard, so a camera whose address is refused at dial time
+// (here loopback once allow_loopback is off, as a name rebound to
+// 127.0.0.1 would be) is never reached, while the same camera is reached
+// when loopback is allowed.
+func TestCameraConnectionTestPassesTheSSRFGuard(t *testing.T) {
+	for _, allow := range []bool{true, false} {
+		t.Run(fmt.Sprintf("allow_loopback=%v", allow), func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			var accepted atomic.Int32
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					accepted.Add(1)
+					c.Close()
+				}
+			}()
+			site, _, _ := newCameraSiteEdited(t, func(cfg *config.Config) {
+				cfg.Security.AllowLoopback = allow
+				cfg.Cameras[0].URL = "rtsp://" + ln.Addr().String() + "/cam"
+			})
+			a := site.raw(t, "ada", "POST", "/api/v1/cameras/cam/test", "")
+			if a.code != 200 || !strings.Contains(a.body, `"ok":false`) {
+				t.Fatalf("test: %d %s", a.code, a.body)
+			}
+			refused := strings.Contains(a.body, "SSRF guard")
+			if allow && (refused || accepted.Load() == 0) {
+				t.Errorf("loopback allowed: %d connections, answer %s", accepted.Load(), a.body)
+			}
+			if !allow && (!refused || accepted.Load() != 0) {
+				t.Errorf("loopback refused: %d connections, answer %s", accepted.Load(), a.body)
+			}
+		})
 	}
 }

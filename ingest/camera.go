@@ -66,6 +66,9 @@ type CameraConfig struct {
 	// Logger receives state changes and session failures, one line each;
 	// nil means slog.Default().
 	Logger *slog.Logger
+	// Dial, when set, opens every RTSP connection of both streams (see
+	// RTSPConfig.Dial).
+	Dial DialFunc
 	// OnState, when set, receives every change of a stream's state
 	// (status, error, codec or size), in order. It is called from the
 	// camera's goroutines, including the one receiving media, so it must
@@ -157,6 +160,7 @@ func (c *Camera) newCameraStream(kind, rawURL string) (*cameraStream, error) {
 		Transport:      c.cfg.Transport,
 		RequestTimeout: c.cfg.RequestTimeout,
 		Logger:         c.log.With("stream", kind),
+		Dial:           c.cfg.Dial,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("camera %q %s: %w", c.cfg.Name, kind, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"sync"
@@ -87,7 +88,15 @@ type RTSPConfig struct {
 	// Logger receives one line per transport switch; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Dial, when set, opens each session's TCP connection; serve passes
+	// the SSRF guard's dialer (internal/netguard), which judges the
+	// address the camera's name resolves to at that moment. Nil dials
+	// directly.
+	Dial DialFunc
 }
+
+// DialFunc opens a network connection, as net.Dialer.DialContext does.
+type DialFunc func(ctx context.Context, network, address string) (net.Conn, error)
 
 // RTSPSource reads H.264 or H.265 video from an RTSP camera with
 // gortsplib. Each Run is one RTSP session; the source keeps presentation
@@ -100,6 +109,7 @@ type RTSPSource struct {
 	timeout  time.Duration
 	tr       Transport
 	log      *slog.Logger
+	dial     DialFunc
 
 	// Timeline carried across sessions. Only the packet callback of the
 	// current session touches these; sessions never overlap, and the
@@ -144,6 +154,7 @@ func NewRTSPSource(cfg RTSPConfig) (*RTSPSource, error) {
 		timeout:  cfg.RequestTimeout,
 		tr:       cfg.Transport,
 		log:      cfg.Logger,
+		dial:     cfg.Dial,
 	}, nil
 }
 
@@ -164,6 +175,7 @@ func (s *RTSPSource) Run(ctx context.Context, st *Stream) error {
 		WriteTimeout:          s.timeout,
 		Transport:             s.gortsplibTransport(),
 		InitialUDPReadTimeout: autoUDPWait,
+		DialContext:           s.dial,
 		OnPacketsLost: func(lost uint64) {
 			m.rtpLost.AddInt64(int64(lost))
 		},

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"flowwatch/internal/netguard"
+
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/auth"
 	"github.com/pion/rtp"
@@ -362,5 +364,34 @@ func TestTicksToDuration(t *testing.T) {
 		if got := ticksToDuration(c.ticks, 90000); got != c.want {
 			t.Errorf("ticksToDuration(%d) = %v, want %v", c.ticks, got, c.want)
 		}
+	}
+}
+
+// TestRTSPDialPassesTheGuard: a source given the SSRF guard's dialer
+// refuses, before connecting, an address the guard refuses, and plays once
+// the guard allows it.
+func TestRTSPDialPassesTheGuard(t *testing.T) {
+	clip := makeClip(t, CodecH264, 320, 240, 25, 10, 1)
+	srv := newTestServer(t, testServerConfig{clip: clip})
+	for _, allow := range []bool{false, true} {
+		guard := netguard.Policy{AllowLoopback: allow}
+		src, err := NewRTSPSource(RTSPConfig{URL: srv.url("", ""), Transport: TransportTCP, Dial: guard.Dialer().DialContext})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := NewStream(StreamConfig{Name: "cam/main"})
+		if !allow {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := src.Run(ctx, st)
+			cancel()
+			if !errors.Is(err, netguard.ErrRefused) || st.Generation() != 0 {
+				t.Fatalf("Run to loopback with loopback refused: %v (generation %d), want the guard's refusal", err, st.Generation())
+			}
+			continue
+		}
+		sub, _ := st.Subscribe(SubscribeOptions{Name: "test", StartAtKeyframe: true})
+		stop := runSource(t, src, st)
+		readAUs(t, sub, 3, 10*time.Second)
+		stop()
 	}
 }

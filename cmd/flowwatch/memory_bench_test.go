@@ -17,6 +17,7 @@ import (
 
 	"flowwatch/ingest"
 	"flowwatch/internal/config"
+	"flowwatch/internal/netguard"
 	"flowwatch/internal/store"
 	"flowwatch/samples"
 	"flowwatch/vision"
@@ -233,7 +234,7 @@ func memMeasure(b *testing.B, clip *benchClip, model, lib string) memResult {
 			cc.Name = fmt.Sprintf("mem-%d", benchCameraSeq.Add(1))
 			cc.URL = sim.url(i)
 			cc.Transport = string(ingest.TransportTCP)
-			cam, err := ingest.NewCamera(cameraConfig(cc, log))
+			cam, err := ingest.NewCamera(cameraConfig(cc, netguard.Policy{AllowLoopback: true}.Dialer().DialContext, log))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -18,6 +18,7 @@ import (
 	"flowwatch/ingest"
 	"flowwatch/internal/config"
 	"flowwatch/internal/event"
+	"flowwatch/internal/netguard"
 	"flowwatch/internal/secrets"
 	"flowwatch/internal/store"
 	"flowwatch/samples"
@@ -240,12 +241,15 @@ func (s *site) run(ctx context.Context) error {
 	}
 	defer srv.Close()
 
+	// Every camera connection passes the SSRF guard at dial time, against
+	// the address the camera's name resolves to then.
+	guard := netguard.Policy{AllowLoopback: s.cfg.Security.AllowLoopback}
 	for _, cc := range s.cfg.Cameras {
 		if cc.Disabled {
 			s.log.Info("camera disabled", "camera", cc.Name)
 			continue
 		}
-		ic := cameraConfig(cc, s.log)
+		ic := cameraConfig(cc, guard.Dialer().DialContext, s.log)
 		ic.OnState = alerts.CameraState
 		cam, err := ingest.NewCamera(ic)
 		if err != nil {
@@ -343,8 +347,9 @@ func (s *site) CameraStates() []event.CameraState {
 	return out
 }
 
-// cameraConfig maps a configured camera onto ingest's settings.
-func cameraConfig(cc config.Camera, log *slog.Logger) ingest.CameraConfig {
+// cameraConfig maps a configured camera onto ingest's settings; dial opens
+// its connections.
+func cameraConfig(cc config.Camera, dial ingest.DialFunc, log *slog.Logger) ingest.CameraConfig {
 	return ingest.CameraConfig{
 		Name:         cc.Name,
 		URL:          cc.URL,
@@ -356,5 +361,6 @@ func cameraConfig(cc config.Camera, log *slog.Logger) ingest.CameraConfig {
 		BackoffMin:   cc.BackoffMin,
 		BackoffMax:   cc.BackoffMax,
 		Logger:       log,
+		Dial:         dial,
 	}
 }
