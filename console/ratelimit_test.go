@@ -83,6 +83,13 @@ func TestRateLimiterForgetsAndBounds(t *testing.T) {
 // test can be several clients over loopback.
 func rateLimitGet(t *testing.T, base, path, localIP string) *http.Response {
 	t.Helper()
+	return requestFrom(t, localIP, "GET", base+path, nil, "")
+}
+
+// requestFrom sends one request from the loopback address localIP with the
+// given headers and body.
+func requestFrom(t *testing.T, localIP, method, url string, header http.Header, body string) *http.Response {
+	t.Helper()
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(localIP)}, Timeout: 5 * time.Second}
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -90,9 +97,16 @@ func rateLimitGet(t *testing.T, base, path, localIP string) *http.Response {
 		},
 	}}
 	defer c.CloseIdleConnections()
-	resp, err := c.Get(base + path)
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
-		t.Fatalf("GET %s from %s: %v", path, localIP, err)
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s from %s: %v", method, url, localIP, err)
 	}
 	return resp
 }

@@ -61,7 +61,8 @@ type Config struct {
 	// RateLimitPerSecond and RateLimitBurst bound each client's requests
 	// (a token bucket per IP address or IPv6 /64; every route, loopback
 	// included); zero takes Site's console settings, or the config
-	// defaults without Site.
+	// defaults without Site. Site's console.trusted_proxies name the
+	// reverse proxies whose X-Forwarded-For is believed.
 	RateLimitPerSecond float64
 	RateLimitBurst     int
 	// Logger receives one line per server event; nil means slog.Default().
@@ -137,10 +138,19 @@ func New(cfg Config) *Server {
 		}
 	}
 	limiter := newRateLimiter(perSecond, burst, nil)
+	var proxies trustedProxies
+	if cfg.Site != nil {
+		for _, p := range cfg.Site.Console.TrustedProxies {
+			if pr, err := config.ParseProxy(p); err == nil { // config.Parse has refused bad ones
+				proxies = append(proxies, pr)
+			}
+		}
+	}
 	s.srv = &http.Server{
-		// every answer gets the security headers; then the rate limit,
-		// then the body bound, then the routes
-		Handler:           securityHeaders(limiter.wrap(limitBodies(jsonMisses(mux), MaxRequestBody))),
+		// every answer gets the security headers; then the client behind
+		// a trusted proxy is named, then the rate limit, then the body
+		// bound, then the routes
+		Handler:           securityHeaders(proxies.wrap(limiter.wrap(limitBodies(jsonMisses(mux), MaxRequestBody)))),
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		TLSConfig:         serverTLSConfig(),

@@ -167,7 +167,7 @@ func (s *site) run(ctx context.Context) error {
 	}
 
 	cc := s.cfg.Console
-	ac := console.AuthConfig{Store: db, Logger: s.log, SecureCookies: cc.TLSCert != "",
+	ac := console.AuthConfig{Store: db, Logger: s.log, SecureCookies: cc.TLSCert != "" || cc.ProxyTLS,
 		IdleTimeout: cc.IdleTimeout, MaxSession: cc.MaxSession, PasswordHistory: cc.PasswordHistory, TOTPRoles: cc.TOTPRoles}
 	// TOTP secrets are sealed with the key that seals camera passwords;
 	// without one, TOTP cannot be set up (and roles that need it say so)

@@ -58,6 +58,18 @@ type Console struct {
 	// before RateLimitPerSecond applies (the token bucket's size): an
 	// app's first load fetches many at once. Default 100.
 	RateLimitBurst int `yaml:"rate_limit_burst"`
+	// TrustedProxies are the addresses or CIDR prefixes of reverse
+	// proxies in front of the console (nginx, a load balancer). For a
+	// request arriving from one of them, the client is the rightmost
+	// X-Forwarded-For address that is not itself a trusted proxy; rate
+	// limits, lock-outs, logs and the audit log then name that client.
+	// Default none: forwarding headers are ignored, so no client can
+	// choose the address it is known by.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ProxyTLS says the trusted proxies terminate TLS for the console:
+	// session cookies are then marked Secure although the console itself
+	// serves plain HTTP. The proxy should send Strict-Transport-Security.
+	ProxyTLS bool `yaml:"proxy_tls"`
 	// IdleTimeout ends a login session unused this long. Default 15m.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// MaxSession ends a login session this long after the login, used

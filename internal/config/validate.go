@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -40,6 +41,14 @@ func validate(c *Config) []Problem {
 		k.add("console.rate_limit_per_second", "must be above 0 and at most 100000 requests per second, got %g", r)
 	}
 	k.between("console.rate_limit_burst", float64(c.Console.RateLimitBurst), 1, 1000000)
+	for i, p := range c.Console.TrustedProxies {
+		if _, err := ParseProxy(p); err != nil {
+			k.add(fmt.Sprintf("console.trusted_proxies[%d]", i), "%v", err)
+		}
+	}
+	if c.Console.ProxyTLS && len(c.Console.TrustedProxies) == 0 {
+		k.add("console.proxy_tls", "says a proxy terminates TLS, but console.trusted_proxies names none")
+	}
 	k.positive("storage.counts_retention", c.Storage.CountsRetention)
 	k.positive("storage.rollup_retention", c.Storage.RollupRetention)
 	k.positive("storage.alerts_retention", c.Storage.AlertsRetention)
@@ -368,4 +377,29 @@ func PrivacyGaps(c *Config) []string {
 		}
 	}
 	return out
+}
+
+// ParseProxy reads one entry of console.trusted_proxies: an IP address
+// (a single host) or a CIDR prefix such as 10.0.0.0/24. A prefix must not
+// have host bits set, so a typo cannot trust more than was meant, and
+// 0.0.0.0/0 or ::/0 (trusting every client) is refused.
+func ParseProxy(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is neither an IP address nor a CIDR prefix such as 10.0.0.0/24", s)
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, fmt.Errorf("%q has host bits set; did you mean %s?", s, p.Masked())
+	}
+	if p.Bits() == 0 {
+		return netip.Prefix{}, fmt.Errorf("%q would trust every client to name its own address", s)
+	}
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p, nil
 }
