@@ -647,11 +647,12 @@ func (a *Auth) changePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := checkPasswordRules(res.p.User, req.NewPassword); err != nil {
-		writeError(w, http.StatusBadRequest, "new password: %v", err)
+		writePolicyError(w, err, "new password: %v", err)
 		return
 	}
 	if req.NewPassword == req.Password {
-		writeError(w, http.StatusBadRequest, "new password: must differ from the current one")
+		err := policyError(RulePasswordUnchanged, "must differ from the current one")
+		writePolicyError(w, err, "new password: %v", err)
 		return
 	}
 	ctx := r.Context()
@@ -665,7 +666,7 @@ func (a *Auth) changePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := a.checkNewPassword(ctx, u.Username, req.NewPassword); isPolicyError(err) {
 		a.Audit(r, res.p, "password.change.refused", "user "+u.Username, err.Error())
-		writeError(w, http.StatusBadRequest, "new password: %v", err)
+		writePolicyError(w, err, "new password: %v", err)
 		return
 	} else if err != nil {
 		a.internalError(w, "password change", err)
@@ -1121,8 +1122,9 @@ func generatePassword(username string) string {
 }
 
 // clientKey names the client for rate limits and logs: its IP address,
-// or its /64 for IPv6. The connection's address is used; forwarding
-// headers are not trusted.
+// or its /64 for IPv6. The connection's address is used, or, behind a
+// trusted proxy, the client address it forwarded (trustedProxies.wrap
+// sets RemoteAddr); nobody else's forwarding headers are believed.
 func clientKey(r *http.Request) string {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {

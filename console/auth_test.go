@@ -1034,16 +1034,37 @@ func TestPasswordRules(t *testing.T) {
 	}
 }
 
+// passwordChanger is olga (an operator, password "Quiet-Harbor-71")
+// logged in, changing her own password through the API.
+type passwordChanger struct {
+	f                    *authFixture
+	current, token, csrf string
+}
+
+func newPasswordChanger(f *authFixture) *passwordChanger {
+	pc := &passwordChanger{f: f, current: "Quiet-Harbor-71"}
+	f.user("olga", RoleOperator, pc.current)
+	pc.token, pc.csrf = f.mustLogin("olga", pc.current)
+	return pc
+}
+
+// change asks to change the password to next.
+func (pc *passwordChanger) change(next string) authResp {
+	return pc.f.do(authReq{method: "PUT", path: "/api/v1/session/password", cookie: pc.token, csrf: pc.csrf,
+		body: map[string]string{"password": pc.current, "new_password": next}})
+}
+
+// took records that the change to next succeeded with answer r, which
+// holds the new session.
+func (pc *passwordChanger) took(next string, r authResp) {
+	pc.current, pc.token, pc.csrf = next, r.str("token"), r.str("csrf")
+}
+
 func TestPasswordPolicyOnChangeCreateAndAdmin(t *testing.T) {
 	f := newAuthFixture(t, func(c *AuthConfig) { c.LoginsPerMinute = 1000 })
 	ctx := context.Background()
-	current := "Quiet-Harbor-71"
-	f.user("olga", RoleOperator, current)
-	token, csrf := f.mustLogin("olga", current)
-	change := func(next string) authResp {
-		return f.do(authReq{method: "PUT", path: "/api/v1/session/password", cookie: token, csrf: csrf,
-			body: map[string]string{"password": current, "new_password": next}})
-	}
+	pc := newPasswordChanger(f)
+	change := pc.change
 	for _, c := range []struct{ next, rule string }{
 		{"Sh0rt-pw", RulePasswordLength},
 		{"lowercase-and-symbols", RulePasswordClasses},
@@ -1059,13 +1080,13 @@ func TestPasswordPolicyOnChangeCreateAndAdmin(t *testing.T) {
 	// last is taken again.
 	var used []string
 	for i := range 6 {
-		used = append(used, current)
+		used = append(used, pc.current)
 		next := fmt.Sprintf("Harbor-Change-%02d", i)
 		r := change(next)
 		if r.code != http.StatusOK {
 			t.Fatalf("change %d: %d %s", i, r.code, r.body)
 		}
-		current, token, csrf = next, r.str("token"), r.str("csrf")
+		pc.took(next, r)
 	}
 	// used: the first and five more; the current one is the sixth change.
 	// (The current one is refused as such; SetPassword below checks it
@@ -1099,6 +1120,41 @@ func TestPasswordPolicyOnChangeCreateAndAdmin(t *testing.T) {
 	g.user("olga", RoleOperator, "Quiet-Harbor-71")
 	if err := g.auth.SetPassword(ctx, "olga", "Quiet-Harbor-71", false); err != nil {
 		t.Errorf("same password without the history rule: %v", err)
+	}
+}
+
+func TestPasswordChangeRefusalsCarryTheirRule(t *testing.T) {
+	f := newAuthFixture(t, func(c *AuthConfig) { c.LoginsPerMinute = 1000 })
+	pc := newPasswordChanger(f)
+	change := pc.change
+	for _, c := range []struct {
+		next string
+		want map[string]any
+	}{
+		{"Sh0rt-pw", map[string]any{"rule": RulePasswordLength, "min_length": MinPasswordLen}},
+		{strings.Repeat("Aa1-", 65), map[string]any{"rule": RulePasswordLength, "max_bytes": MaxPasswordBytes}},
+		{"lowercase-and-symbols", map[string]any{"rule": RulePasswordClasses, "min_classes": MinPasswordClasses, "classes": 2}},
+		{"Olga-Harbor-Pass-1", map[string]any{"rule": RulePasswordUsername}},
+		{pc.current, map[string]any{"rule": RulePasswordUnchanged}},
+	} {
+		r := change(c.next)
+		wantPolicyAnswer(t, "change to "+c.next, r.code, r.body, c.next, c.want)
+		wantError(t, "change to "+c.next, r, http.StatusBadRequest, "new password: ")
+	}
+	// A password of the history: checked once the current one is.
+	old := pc.current
+	r := change("Harbor-Change-00")
+	if r.code != http.StatusOK {
+		t.Fatalf("change: %d %s", r.code, r.body)
+	}
+	pc.took("Harbor-Change-00", r)
+	r = change(old)
+	wantPolicyAnswer(t, "back to the old password", r.code, r.body, old, map[string]any{"rule": RulePasswordHistory, "history": DefaultPasswordHistory})
+	// A wrong current password is no policy refusal.
+	r = f.do(authReq{method: "PUT", path: "/api/v1/session/password", cookie: pc.token, csrf: pc.csrf,
+		body: map[string]string{"password": "Wrong-Current-1", "new_password": "Fresh-Harbor-Pass-2"}})
+	if r.code != http.StatusUnauthorized || r.json["rule"] != nil {
+		t.Errorf("wrong current password: %d %s", r.code, r.body)
 	}
 }
 

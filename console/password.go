@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -30,31 +31,83 @@ const (
 	minNameInPassword = 3
 )
 
-// Names of the password rules, as a refusal names them.
+// Names of the password rules, as a refusal names them (in its text and
+// in the "rule" field of the console's JSON answer).
 const (
 	RulePasswordEncoding = "encoding"
 	RulePasswordLength   = "length"
 	RulePasswordClasses  = "character classes"
 	RulePasswordUsername = "user name"
 	RulePasswordHistory  = "history"
+	// RulePasswordUnchanged refuses a password change to the password
+	// being changed (whether or not the history rule is on).
+	RulePasswordUnchanged = "unchanged"
 )
 
 // PasswordPolicyError says which rule of the password policy a password
-// breaks and why. Its text never quotes the password.
+// breaks and why. Its text never quotes the password. The numbers of the
+// rule travel with it, so that a client can word the refusal itself (the
+// console answers them as JSON, writePolicyError); a number that does not
+// belong to the refusal is zero.
 type PasswordPolicyError struct {
 	// Rule is one of the RulePassword constants.
 	Rule string
 	// Reason says what the rule asks, in words a user understands.
 	Reason string
+	// MinLength is the fewest characters, when the password is too short.
+	MinLength int
+	// MaxBytes is the most bytes, when the password is too long.
+	MaxBytes int
+	// MinClasses is how many kinds of character the password must mix,
+	// and Classes how many it has, when it mixes too few.
+	MinClasses, Classes int
+	// History is how many of the user's last passwords it may not
+	// repeat, when it repeats one.
+	History int
 }
 
 func (e *PasswordPolicyError) Error() string {
 	return fmt.Sprintf("breaks the password rule %q: %s", e.Rule, e.Reason)
 }
 
-// policyError makes a *PasswordPolicyError.
+// policyError makes a *PasswordPolicyError without numbers.
 func policyError(rule, format string, args ...any) error {
 	return &PasswordPolicyError{Rule: rule, Reason: fmt.Sprintf(format, args...)}
+}
+
+// fields are the refusal's machine-readable JSON fields: "rule" and, by
+// rule, "min_length" (length, too short), "max_bytes" (length, too long),
+// "min_classes" and "classes" (character classes), "history" (history).
+// The password is not among them, nor anything derived from it but the
+// count of its kinds of character.
+func (e *PasswordPolicyError) fields() map[string]any {
+	f := map[string]any{"rule": e.Rule}
+	add := func(key string, n int) {
+		if n > 0 {
+			f[key] = n
+		}
+	}
+	add("min_length", e.MinLength)
+	add("max_bytes", e.MaxBytes)
+	add("min_classes", e.MinClasses)
+	add("classes", e.Classes)
+	add("history", e.History)
+	return f
+}
+
+// writePolicyError answers 400 to a password that err, a
+// *PasswordPolicyError (wrapped or not), refuses: {"error": the text of
+// format and args, as writeError writes it, plus the refusal's fields,
+// e.g. "rule": "length", "min_length": 12}, so that the browser app can
+// say it in the user's language. Any other err gets the text alone.
+func writePolicyError(w http.ResponseWriter, err error, format string, args ...any) {
+	answer := map[string]any{}
+	var pe *PasswordPolicyError
+	if errors.As(err, &pe) {
+		answer = pe.fields()
+	}
+	answer["error"] = fmt.Sprintf(format, args...)
+	writeJSON(w, http.StatusBadRequest, answer)
 }
 
 // passwordClasses counts the kinds of character in p: lower case, upper
@@ -86,13 +139,15 @@ func checkPasswordRules(username, p string) error {
 	case !utf8.ValidString(p):
 		return policyError(RulePasswordEncoding, "not valid UTF-8")
 	case utf8.RuneCountInString(p) < MinPasswordLen:
-		return policyError(RulePasswordLength, "too short: at least %d characters", MinPasswordLen)
+		return &PasswordPolicyError{Rule: RulePasswordLength, MinLength: MinPasswordLen,
+			Reason: fmt.Sprintf("too short: at least %d characters", MinPasswordLen)}
 	case len(p) > MaxPasswordBytes:
-		return policyError(RulePasswordLength, "too long: at most %d bytes", MaxPasswordBytes)
+		return &PasswordPolicyError{Rule: RulePasswordLength, MaxBytes: MaxPasswordBytes,
+			Reason: fmt.Sprintf("too long: at most %d bytes", MaxPasswordBytes)}
 	}
 	if n := passwordClasses(p); n < MinPasswordClasses {
-		return policyError(RulePasswordClasses,
-			"mix at least %d of the 4 kinds of character (lower case, upper case, digits, symbols); it has %d", MinPasswordClasses, n)
+		return &PasswordPolicyError{Rule: RulePasswordClasses, MinClasses: MinPasswordClasses, Classes: n,
+			Reason: fmt.Sprintf("mix at least %d of the 4 kinds of character (lower case, upper case, digits, symbols); it has %d", MinPasswordClasses, n)}
 	}
 	if utf8.RuneCountInString(username) >= minNameInPassword && strings.Contains(strings.ToLower(p), strings.ToLower(username)) {
 		return policyError(RulePasswordUsername, "must not contain the user name")
@@ -133,7 +188,8 @@ func (a *Auth) checkNewPassword(ctx context.Context, username, p string) error {
 			return err
 		}
 		if same {
-			return policyError(RulePasswordHistory, "must not be one of your last %d passwords", a.cfg.PasswordHistory)
+			return &PasswordPolicyError{Rule: RulePasswordHistory, History: a.cfg.PasswordHistory,
+				Reason: fmt.Sprintf("must not be one of your last %d passwords", a.cfg.PasswordHistory)}
 		}
 	}
 	return nil

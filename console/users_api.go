@@ -153,7 +153,7 @@ func (u *usersAPI) create(w http.ResponseWriter, r *http.Request) {
 	if generated {
 		password = generatePassword(body.Username)
 	} else if err := u.auth.checkNewPassword(ctx, body.Username, password); isPolicyError(err) {
-		writeError(w, http.StatusBadRequest, "user %q: password %v", body.Username, err)
+		writePolicyError(w, err, "user %q: password %v", body.Username, err)
 		return
 	} else if err != nil {
 		u.internalError(w, "creating a user", err)

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -162,6 +163,26 @@ func TestUsersAPI(t *testing.T) {
 	for action, n := range map[string]int{"user.create": 2, "user.update": 1, "user.password_reset": 1, "user.unlock": 1, "user.delete": 2} {
 		if seen[action] != n {
 			t.Errorf("%d %s entries, want %d (all: %v)", seen[action], action, n, seen)
+		}
+	}
+}
+
+func TestUsersAPICreateRefusalsCarryTheirRule(t *testing.T) {
+	site, _, _ := newCameraSite(t)
+	for _, c := range []struct {
+		user, password string
+		want           map[string]any
+	}{
+		{"x1", "Sh0rt-pw", map[string]any{"rule": RulePasswordLength, "min_length": MinPasswordLen}},
+		{"x2", strings.Repeat("Aa1-", 65), map[string]any{"rule": RulePasswordLength, "max_bytes": MaxPasswordBytes}},
+		{"x3", "alllowercaseletters", map[string]any{"rule": RulePasswordClasses, "min_classes": MinPasswordClasses, "classes": 1}},
+		{"carla", "Carla-Harbor-Pass-1", map[string]any{"rule": RulePasswordUsername}},
+	} {
+		body, _ := json.Marshal(map[string]string{"username": c.user, "role": RoleViewer, "password": c.password})
+		a := site.raw(t, "ada", "POST", "/api/v1/users", string(body))
+		wantPolicyAnswer(t, "create "+c.user, a.code, a.body, c.password, c.want)
+		if !strings.Contains(a.body, fmt.Sprintf(`user \"%s\": password breaks`, c.user)) {
+			t.Errorf("create %s: the error text lost its words: %s", c.user, a.body)
 		}
 	}
 }
