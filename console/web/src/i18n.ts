@@ -192,7 +192,7 @@ const zh = {
   "login.restart": "换个账号登录",
   "totp.title": "设置双因素认证",
   "totp.required": "您的角色（{role}）要求登录时使用双因素认证（TOTP）。完成设置后才能继续使用。",
-  "totp.step1": "在身份验证器 App（如 Microsoft Authenticator、Google Authenticator、FreeOTP）中添加账号，手动输入下面的密钥：",
+  "totp.step1": "用身份验证器 App（如 Microsoft Authenticator、Google Authenticator、FreeOTP）扫描二维码添加账号，或手动输入下面的密钥：",
   "totp.secret": "密钥",
   "totp.details": "{alg} · {digits} 位 · 每 {period} 秒",
   "totp.uri": "或把这个 otpauth 链接粘贴到支持它的 App 或密码管理器：",
@@ -264,6 +264,15 @@ const zh = {
   "admin.badPeriod": "请选择有效的时段（结束不早于开始）",
   "planner.noBackground": "在“管理 → 摄像头”中保存一张快照，即可在摄像头画面上绘制热力图。",
   "planner.zoomed": "所选时段中只有 {from} 至 {to} 有数据，图表已缩放到这一段；拖动下方滑块可查看完整时段。",
+  "pwRule.encoding": "密码含有无法识别的字符（不是有效的 UTF-8 文本）",
+  "pwRule.tooShort": "密码太短：至少需要 {min} 个字符",
+  "pwRule.tooLong": "密码太长：最多 {max} 字节",
+  "pwRule.classes": "密码需包含小写字母、大写字母、数字、符号中的至少 {min} 类（现在只有 {found} 类）",
+  "pwRule.username": "密码不能包含用户名",
+  "pwRule.history": "不能使用最近用过的 {count} 个密码",
+  "pwRule.unchanged": "新密码不能与当前密码相同",
+  "totp.qr": "用身份验证器 App 扫描此二维码以添加账号",
+  "totp.qrFailed": "无法生成二维码，请手动输入密钥",
 } as const;
 
 export type Key = keyof typeof zh;
@@ -460,7 +469,7 @@ const en: Record<Key, string> = {
   "login.restart": "Sign in as someone else",
   "totp.title": "Set up two-factor sign-in",
   "totp.required": "Your role ({role}) must sign in with a second factor (TOTP). Set it up to continue.",
-  "totp.step1": "In an authenticator app (Microsoft Authenticator, Google Authenticator, FreeOTP, …) add an account and type this key:",
+  "totp.step1": "In an authenticator app (Microsoft Authenticator, Google Authenticator, FreeOTP, …) scan the QR code to add the account, or type this key:",
   "totp.secret": "Key",
   "totp.details": "{alg}, {digits} digits, every {period} s",
   "totp.uri": "Or paste this otpauth URI into an app or password manager that takes one:",
@@ -532,6 +541,15 @@ const en: Record<Key, string> = {
   "admin.badPeriod": "Pick a valid period (the end not before the start)",
   "planner.noBackground": "Store a snapshot in Admin → Cameras to draw the heatmap over the camera's picture.",
   "planner.zoomed": "Only {from} to {to} of the period has data; the chart is zoomed to it. Drag the slider below to see the whole period.",
+  "pwRule.encoding": "The password holds characters that are not valid text (UTF-8)",
+  "pwRule.tooShort": "Password too short: at least {min} characters",
+  "pwRule.tooLong": "Password too long: at most {max} bytes",
+  "pwRule.classes": "The password must mix at least {min} of lower case, upper case, digits and symbols (it has {found})",
+  "pwRule.username": "The password must not contain the user name",
+  "pwRule.history": "The password must not be one of your last {count}",
+  "pwRule.unchanged": "The new password must differ from the current one",
+  "totp.qr": "QR code to scan with an authenticator app to add the account",
+  "totp.qrFailed": "Could not draw the QR code; type the key instead",
 };
 
 export type Lang = "zh" | "en";

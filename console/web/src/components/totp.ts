@@ -1,7 +1,7 @@
 // Setting up a TOTP second factor: a new secret from the server (shown this
-// once, as grouped text and as the otpauth URI; no QR code), then a code of
-// the app to turn it on. Used by the forced set-up after login and by the
-// account page.
+// once, as a QR code of the otpauth URI to scan, as grouped text and as the
+// URI itself), then a code of the app to turn it on. Used by the forced
+// set-up after login and by the account page.
 
 import { ApiError } from "../api";
 import { h, fill, notice } from "../dom";
@@ -9,6 +9,7 @@ import { describe } from "../errors";
 import { t } from "../i18n";
 import { confirmTotp, startTotp } from "../session";
 import type { Session, TotpEnrollment } from "../types";
+import { drawQr, qrMatrix } from "./qr";
 
 /** The base32 secret in groups of four, for typing into an app. */
 export function groupSecret(secret: string): string {
@@ -53,6 +54,16 @@ export function codeInput(test: string, label: string): HTMLInputElement {
     "aria-label": label,
     class: "code-input",
   });
+}
+
+/** A canvas that shows the QR code of uri once the encoder has loaded, or says it could not. */
+function qrCode(uri: string): HTMLElement {
+  const canvas = h("canvas", { class: "totp-qr", role: "img", "aria-label": t("totp.qr"), "data-test": "totp-qr", width: 0, height: 0 });
+  const box = h("div", { class: "totp-qr-box" }, canvas);
+  qrMatrix(uri)
+    .then((m) => drawQr(canvas, m))
+    .catch(() => fill(box, h("p", { class: "muted small", "data-test": "totp-qr-failed" }, t("totp.qrFailed"))));
+  return box;
 }
 
 /**
@@ -106,11 +117,20 @@ function paint(root: HTMLElement, e: TotpEnrollment, done: (s: Session | null) =
       h("p", {}, t("totp.step1")),
       h(
         "div",
-        { class: "totp-secret-row" },
-        h("code", { class: "secret totp-secret", "data-test": "totp-secret", "aria-label": t("totp.secret") }, groupSecret(e.secret)),
-        copyButton(() => e.secret, "totp-copy-secret"),
+        { class: "totp-qr-row" },
+        qrCode(e.uri),
+        h(
+          "div",
+          { class: "totp-qr-side" },
+          h(
+            "div",
+            { class: "totp-secret-row" },
+            h("code", { class: "secret totp-secret", "data-test": "totp-secret", "aria-label": t("totp.secret") }, groupSecret(e.secret)),
+            copyButton(() => e.secret, "totp-copy-secret"),
+          ),
+          h("p", { class: "muted small" }, t("totp.details", { alg: e.algorithm ?? "SHA1", digits: e.digits ?? 6, period: e.period ?? 30 })),
+        ),
       ),
-      h("p", { class: "muted small" }, t("totp.details", { alg: e.algorithm ?? "SHA1", digits: e.digits ?? 6, period: e.period ?? 30 })),
       h("p", {}, t("totp.uri")),
       h("div", { class: "totp-secret-row" }, h("code", { class: "totp-uri", "data-test": "totp-uri" }, e.uri), copyButton(() => e.uri, "totp-copy-uri")),
       h("p", { class: "muted small" }, t("totp.once")),

@@ -4,7 +4,7 @@
 import { ApiError, del, enc, get, post, query } from "../api";
 import { cleanCode, codeInput, copyButton, totpSetup } from "../components/totp";
 import { fill, h, notice, scrollTable } from "../dom";
-import { describe } from "../errors";
+import { describe, passwordRefusal } from "../errors";
 import { fmtTime, t, type Key } from "../i18n";
 import { changePassword, limited, removeTotp, session } from "../session";
 import type { ApiToken, Role, Session } from "../types";
@@ -74,7 +74,11 @@ function passwordCard(card: HTMLElement): void {
       fill(msg, notice(t("account.pwChanged"), "info"));
     } catch (err) {
       let text: string;
-      if (err instanceof ApiError && err.status === 401) text = t("account.wrongPassword");
+      const refusal = passwordRefusal(err);
+      if (refusal !== null) {
+        text = refusal;
+        next.select();
+      } else if (err instanceof ApiError && err.status === 401) text = t("account.wrongPassword");
       else if (err instanceof ApiError && (err.status === 400 || err.status === 423 || err.status === 429)) text = err.message;
       else text = describe(err, "PUT /api/v1/session/password");
       fill(msg, notice(text));

@@ -3,7 +3,7 @@
 import { blobURL, del, download, enc, get, post, put, query } from "../api";
 import { loadCameras } from "../cameras";
 import { fill, h, notice, scrollTable } from "../dom";
-import { describe } from "../errors";
+import { describe, passwordRefusal } from "../errors";
 import { fmtTime, t, type Key } from "../i18n";
 import { icon } from "../icons";
 import * as live from "../live";
@@ -312,7 +312,7 @@ function usersTab(root: HTMLElement): () => void {
       create.reset();
       void load();
     } catch (err) {
-      say(notice(describe(err, "POST /api/v1/users")));
+      say(notice(passwordRefusal(err) ?? describe(err, "POST /api/v1/users")));
     }
   });
 

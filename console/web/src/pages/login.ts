@@ -5,6 +5,7 @@
 import { ApiError } from "../api";
 import { cleanCode, codeInput, totpSetup } from "../components/totp";
 import { h, fill } from "../dom";
+import { passwordRefusal } from "../errors";
 import { t, type Key } from "../i18n";
 import { changePassword, login, logout, needsTotp, session, wantsSecondFactor } from "../session";
 import type { Session } from "../types";
@@ -95,9 +96,22 @@ function loginMessage(err: unknown): string {
   return t("common.error", { msg: String(err) });
 }
 
+/** Why the forced password change failed: the policy's refusal in the user's language, a wrong current password, or the server's words. */
+function passwordChangeMessage(err: unknown): string {
+  const refusal = passwordRefusal(err);
+  if (refusal !== null) return refusal;
+  if (err instanceof ApiError) {
+    if (err.status === 401) return t("account.wrongPassword");
+    if (err.status === 423) return t("login.locked");
+    if (err.status === 429) return t("login.limited");
+    return err.message;
+  }
+  return String(err);
+}
+
 function renderPasswordChange(root: HTMLElement, s: Session, done: (s: Session) => void): void {
   const old = h("input", { "data-test": "pw-old", type: "password", autocomplete: "current-password", required: true });
-  const newPw = h("input", { "data-test": "pw-new", type: "password", autocomplete: "new-password", required: true, minlength: 8 });
+  const newPw = h("input", { "data-test": "pw-new", type: "password", autocomplete: "new-password", required: true, minlength: 12 });
   const error = h("p", { class: "form-error", role: "alert", "data-test": "pw-error", hidden: true });
   const submit = h("button", { class: "btn btn-primary btn-block", type: "submit", "data-test": "pw-submit" }, t("pw.submit"));
   const form = h(
@@ -117,8 +131,10 @@ function renderPasswordChange(root: HTMLElement, s: Session, done: (s: Session) 
     try {
       next(root, await changePassword(old.value, newPw.value), done);
     } catch (err) {
-      error.textContent = err instanceof ApiError ? err.message : String(err);
+      error.textContent = passwordChangeMessage(err);
       error.hidden = false;
+      if (err instanceof ApiError && err.status === 401) old.select();
+      else newPw.select();
     } finally {
       submit.disabled = false;
     }
